@@ -1,0 +1,1 @@
+//! patchlens-vit.
