@@ -3,6 +3,18 @@
 //!
 //! Images are stored interleaved, row-major, `[H, W, C]` (OpenCV's layout).
 
+mod error;
+mod io;
+mod ops;
+mod resize;
+
+pub use error::ImageError;
+pub use io::{decode_label, decode_rgb, write_png};
+pub use ops::{
+    IMAGENET_MEAN, IMAGENET_STD, crop, from_chw, patch_labels, to_chw, to_f32_normalized,
+};
+pub use resize::{resize_f32, resize_u8};
+
 /// An interleaved image `[height, width, channels]`, row-major (OpenCV `Mat` layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Image<T> {
@@ -24,7 +36,12 @@ pub type ImageF32 = Image<f32>;
 impl<T: Copy + Default> Image<T> {
     /// A zero-filled image.
     pub fn new(width: usize, height: usize, channels: usize) -> Self {
-        Self { width, height, channels, data: vec![T::default(); width * height * channels] }
+        Self {
+            width,
+            height,
+            channels,
+            data: vec![T::default(); width * height * channels],
+        }
     }
 
     /// Value at `(y, x, c)`.
