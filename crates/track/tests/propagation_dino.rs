@@ -1,0 +1,162 @@
+//! DAVIS label propagation against a CPU transcription of DINO's `eval_video_segmentation.py`
+//! (`fixtures/track/propagation.safetensors`, made by `fixtures/track/gen_propagation_fixtures.py`).
+
+mod common;
+
+use patchlens_track::{
+    FeatureMap, LabelMap, PropagationConfig, pil_nearest_indices, propagate_video,
+};
+
+fn check_case(name: &str) {
+    let fx = common::Fixture::load("track/propagation.safetensors");
+    let (_, cfg) = fx.i64(&format!("{name}_config"));
+    let (_, temp) = fx.f32(&format!("{name}_temperature"));
+    let config = PropagationConfig {
+        n_last_frames: cfg[0] as usize,
+        topk: cfg[1] as usize,
+        size_mask_neighborhood: cfg[2] as usize,
+        temperature: temp[0],
+    };
+    let patch = cfg[3] as usize;
+    let (fshape, feats) = fx.f32(&format!("{name}_features"));
+    let (t, rows, cols, dim) = (fshape[0], fshape[1], fshape[2], fshape[3]);
+    let frames: Vec<FeatureMap> = feats
+        .chunks_exact(rows * cols * dim)
+        .map(|f| FeatureMap::new(rows, cols, dim, f.to_vec()).unwrap())
+        .collect();
+    assert_eq!(frames.len(), t);
+    let (lshape, first) = fx.u8(&format!("{name}_first_labels"));
+    let first = LabelMap::new(lshape[0], lshape[1], first).unwrap();
+    let (_, small) = fx.u8(&format!("{name}_small_seg"));
+    let (sshape, soft) = fx.f32(&format!("{name}_soft"));
+    let (_, labels) = fx.u8(&format!("{name}_labels"));
+    let nc = sshape[1];
+
+    let mut p = patchlens_track::LabelPropagator::new(config, &frames[0], &first, patch).unwrap();
+    assert_eq!(
+        p.small_first_labels().data,
+        small,
+        "{name}: downsampled first labels"
+    );
+    assert_eq!(p.n_classes(), nc, "{name}: number of channels");
+
+    let out = propagate_video(config, &frames, &first, patch).unwrap();
+    assert_eq!(out.len(), t - 1);
+    let per_soft = nc * rows * cols;
+    let per_lab = lshape[0] * lshape[1];
+    let mut max_err = 0f32;
+    for (i, fr) in out.iter().enumerate() {
+        let want = &soft[i * per_soft..(i + 1) * per_soft];
+        for (j, (g, w)) in fr.soft.iter().zip(want).enumerate() {
+            let err = (g - w).abs();
+            max_err = max_err.max(err);
+            assert!(
+                err <= 1e-5,
+                "{name} frame {}: soft value {j}: got {g}, DINO {w}",
+                i + 1
+            );
+        }
+        assert_eq!((fr.labels.height, fr.labels.width), (lshape[0], lshape[1]));
+        let want_lab = &labels[i * per_lab..(i + 1) * per_lab];
+        let diff = fr
+            .labels
+            .data
+            .iter()
+            .zip(want_lab)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            diff,
+            0,
+            "{name} frame {}: {diff} label pixels differ from DINO",
+            i + 1
+        );
+    }
+    // the step-by-step API gives the same as propagate_video
+    for (i, f) in frames[1..].iter().enumerate() {
+        assert_eq!(p.step(f).unwrap(), out[i]);
+    }
+    eprintln!(
+        "{name}: {} frames, {nc} channels, max |soft err| = {max_err:e}",
+        t
+    );
+}
+
+#[test]
+fn matches_dino_small_window_short_queue() {
+    check_case("a");
+}
+
+#[test]
+fn matches_dino_defaults() {
+    check_case("b");
+}
+
+#[test]
+fn matches_dino_unrestricted_topk3() {
+    check_case("c");
+}
+
+#[test]
+fn pil_nearest_matches_pillow() {
+    let fx = common::Fixture::load("track/propagation.safetensors");
+    let cases: Vec<(usize, usize)> =
+        serde_json::from_str(&fx.metadata("pil_cases").expect("pil_cases")).unwrap();
+    assert!(cases.len() >= 10);
+    for (i, (src, dst)) in cases.into_iter().enumerate() {
+        let (_, want) = fx.i32(&format!("pil_nearest_{i}"));
+        let got: Vec<i32> = pil_nearest_indices(src, dst)
+            .into_iter()
+            .map(|v| v.unwrap() as i32)
+            .collect();
+        assert_eq!(got, want, "PIL nearest {src} -> {dst}");
+    }
+}
+
+#[test]
+fn first_frame_one_hot_and_identity_propagation() {
+    // Hand-worked: identical features in both frames, radius 0 (whole frame), topk 1: every target patch's
+    // best match is itself (cosine 1) so the labels are copied; with patch 1 and equal sizes the output is
+    // the input annotation.
+    let (rows, cols, dim) = (3, 4, 12);
+    let mut data = vec![0f32; rows * cols * dim];
+    for p in 0..rows * cols {
+        data[p * dim + p] = 1.0 + p as f32; // orthogonal, distinct norms (normalisation removes them)
+    }
+    let f = FeatureMap::new(rows, cols, dim, data).unwrap();
+    let labels = LabelMap::new(rows, cols, vec![0, 0, 1, 1, 0, 2, 2, 1, 0, 0, 0, 3]).unwrap();
+    let cfg = PropagationConfig {
+        n_last_frames: 2,
+        topk: 1,
+        size_mask_neighborhood: 0,
+        temperature: 0.1,
+    };
+    let out = propagate_video(cfg, &[f.clone(), f.clone(), f], &labels, 1).unwrap();
+    assert_eq!(out.len(), 2);
+    for fr in &out {
+        assert_eq!(fr.labels, labels);
+        // soft = one-hot (4 channels)
+        for (p, &l) in labels.data.iter().enumerate() {
+            for c in 0..4 {
+                let want = if c == usize::from(l) { 1.0 } else { 0.0 };
+                assert_eq!(fr.soft[c * rows * cols + p], want);
+            }
+        }
+    }
+}
+
+#[test]
+fn mismatched_frame_is_an_error() {
+    let f = FeatureMap::new(2, 3, 4, vec![1.0; 24]).unwrap();
+    let g = FeatureMap::new(2, 3, 5, vec![1.0; 30]).unwrap();
+    let labels = LabelMap::new(2, 3, vec![0, 1, 0, 1, 0, 1]).unwrap();
+    let cfg = PropagationConfig {
+        topk: 2,
+        ..PropagationConfig::default()
+    };
+    let mut p = patchlens_track::LabelPropagator::new(cfg, &f, &labels, 1).unwrap();
+    assert!(p.step(&g).is_err());
+    // topk larger than the grid is rejected up front
+    let bad = PropagationConfig { topk: 7, ..cfg };
+    assert!(patchlens_track::LabelPropagator::new(bad, &f, &labels, 1).is_err());
+}
