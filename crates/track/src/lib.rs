@@ -6,7 +6,7 @@
 //! * [`feature_map`]: assembling a frame's feature map, either by stitching per-tile token grids
 //!   ("tiled" mode, BDD: 3×5 tiles of 224 px → 42×70 for patch 16, 48×80 for patch 14) or from one grid
 //!   ("full" mode).
-//! * [`roi_align`]: torchvision-exact RoIAlign (`aligned = False`, adaptive sampling,
+//! * [`mod@roi_align`]: torchvision-exact RoIAlign (`aligned = False`, adaptive sampling,
 //!   `spatial_scale = 1/patch`), 7×7×D per box flattened channel-major into one object vector, plus box
 //!   rescaling from the stored frame (1280×720) to the encoded frame (1120×672).
 //! * [`association`]: the BDD100K temporal association accuracy (same instance / same category per frame
@@ -25,6 +25,7 @@
 pub mod association;
 pub mod error;
 pub mod feature_map;
+mod linalg;
 pub mod propagation;
 pub mod protocol;
 pub mod roi_align;

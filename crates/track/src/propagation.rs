@@ -24,7 +24,8 @@
 //!
 //! Frame 0's output is the given annotation itself (DINO writes `seg_ori`).
 //!
-//! Arithmetic is f32 like DINO's, except that dot products and sums accumulate in f64.
+//! Arithmetic is f32 like DINO's, except that lane sums of dot products and the affinity sums and
+//! weighted label sums accumulate in f64. Target patches are processed in parallel (rayon).
 
 use std::collections::VecDeque;
 
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrackError, check_len, check_positive};
 use crate::feature_map::FeatureMap;
+use crate::linalg::dot;
 
 /// Label propagation settings (DINO's command-line options; defaults in [`crate::protocol::davis`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -280,22 +282,6 @@ fn l2_normalize_rows(data: &[f32], dim: usize) -> Vec<f32> {
         out.extend(row.iter().map(|&v| v / denom));
     }
     out
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f64 {
-    let mut lanes = [0f64; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += f64::from(x[l]) * f64::from(y[l]);
-        }
-    }
-    let mut s = lanes.iter().sum::<f64>();
-    for (x, y) in ra.iter().zip(rb) {
-        s += f64::from(*x) * f64::from(*y);
-    }
-    s
 }
 
 impl LabelPropagator {
