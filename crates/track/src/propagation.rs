@@ -39,7 +39,8 @@ use crate::linalg::dot;
 /// Label propagation settings (DINO's command-line options; defaults in [`crate::protocol::davis`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PropagationConfig {
-    /// Previous frames kept as context besides the first (`--n_last_frames`, 7).
+    /// Previous frames kept as context besides the first (`--n_last_frames`, 7). 0 keeps only the first
+    /// frame (DINO itself would block on an empty `queue.Queue(0)`).
     pub n_last_frames: usize,
     /// Source patches accumulated per target patch (`--topk`, 5).
     pub topk: usize,

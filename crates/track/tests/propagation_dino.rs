@@ -160,3 +160,21 @@ fn mismatched_frame_is_an_error() {
     let bad = PropagationConfig { topk: 7, ..cfg };
     assert!(patchlens_track::LabelPropagator::new(bad, &f, &labels, 1).is_err());
 }
+
+#[test]
+fn upsample_and_norm_mask_hand_worked() {
+    use patchlens_track::propagation::{norm_mask_argmax, upsample_bilinear};
+    // [0, 1] upsampled x2 (align_corners=False): sources -0.25 (clamped 0), 0.25, 0.75, 1.25 (last column)
+    // -> 0, 0.25, 0.75, 1 on both output rows (torch gives the same).
+    let up = upsample_bilinear(&[0.0, 1.0], 1, 1, 2, 2).unwrap();
+    assert_eq!(up, vec![0.0, 0.25, 0.75, 1.0, 0.0, 0.25, 0.75, 1.0]);
+    // norm_mask: channel 0 [.2, .4] -> [0, 1]; channel 1 constant .5 -> 0/0 = NaN, which wins the argmax
+    // (torch.max semantics); channel 2 all zero is left alone.
+    let mut m = vec![0.2, 0.4, 0.5, 0.5, 0.0, 0.0];
+    assert_eq!(norm_mask_argmax(&mut m, 3), vec![1, 1]);
+    assert_eq!(&m[..2], &[0.0, 1.0]);
+    assert!(m[2].is_nan() && m[3].is_nan());
+    // ties: first channel wins
+    let mut t = vec![0.0, 1.0, 0.0, 1.0];
+    assert_eq!(norm_mask_argmax(&mut t, 2), vec![0, 0]);
+}
