@@ -16,11 +16,15 @@
 //!   maps at the original resolution (J&F lives in `patchlens-metrics`).
 //! * [`protocol`]: the protocol constants (one place), serialisable into results files.
 //!
-//! Typical BDD use, per frame: build the map ([`stitch_tiles`] or [`FeatureMap::from_tokens`]), rescale
-//! each GT box with [`BoxXyxy::rescaled`], embed it with [`roi_align()`] and
-//! [`RoiAlignConfig::protocol`], and push the frame's [`TrackedObject`]s into an
-//! [`AssociationEvaluator`]; call [`AssociationEvaluator::end_video`] between videos and
-//! [`AssociationEvaluator::finish`] at the end.
+//! Typical BDD use: make a [`BddTrackingProtocol`] for the model's patch size and mode; per frame, build
+//! the map ([`stitch_tiles`] with `protocol.layout`, or [`FeatureMap::from_tokens`] in full mode), embed
+//! the GT objects with [`BddTrackingProtocol::embed_objects`] (box rescaling 1280×720 → 1120×672 +
+//! [`roi_align()`]), and push them into an [`AssociationEvaluator`] built from `protocol.association`;
+//! call [`AssociationEvaluator::end_video`] between videos and [`AssociationEvaluator::finish`] at the end.
+//!
+//! Typical DAVIS use: per video, [`LabelPropagator::new`] with the first frame's features and annotation,
+//! then [`LabelPropagator::step`] per later frame; each step returns the label map at the annotation's
+//! resolution.
 
 pub mod association;
 pub mod error;
@@ -40,5 +44,5 @@ pub use propagation::{
     LabelMap, LabelPropagator, PropagatedFrame, PropagationConfig, pil_nearest_indices,
     pil_nearest_resize, propagate_video,
 };
-pub use protocol::{BddTrackingProtocol, EncodingMode};
+pub use protocol::{BddObject, BddTrackingProtocol, EncodingMode};
 pub use roi_align::{BoxXyxy, RoiAlignConfig, roi_align, roi_align_many};

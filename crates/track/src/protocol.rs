@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::association::{AssociationConfig, Similarity};
-use crate::error::Result;
-use crate::feature_map::TileLayout;
+use crate::association::{AssociationConfig, Similarity, TrackedObject};
+use crate::error::{Result, TrackError};
+use crate::feature_map::{FeatureMap, TileLayout};
 use crate::propagation::PropagationConfig;
+use crate::roi_align::{BoxXyxy, roi_align};
 
 /// BDD100K MOT tracking constants (protocol §8; authors' `tracking/get_bbox_embeds.py` and
 /// `jupyter_notebooks/bbox_get_embeds_compare.ipynb`).
@@ -147,6 +148,59 @@ impl BddTrackingProtocol {
                 similarity: Similarity::Dot,
             },
         })
+    }
+}
+
+/// One ground-truth object of a BDD100K frame, box in the stored frame's pixel coordinates (1280×720).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BddObject {
+    /// Track id (`labels[i].id`).
+    pub id: String,
+    /// Category (`labels[i].category`).
+    pub category: String,
+    /// `box2d` in stored-frame pixels.
+    pub box2d: BoxXyxy,
+}
+
+impl BddTrackingProtocol {
+    /// Embed a frame's objects: rescale each box from `source_size` to `frame_size` (f64, like the
+    /// authors), RoIAlign it on `map` with [`Self::roi`], and wrap the flattened `[D, 7, 7]` vector as a
+    /// [`TrackedObject`] ready for [`crate::AssociationEvaluator::push_frame`].
+    ///
+    /// Errors: `map` is not the protocol grid (`grid`), or a box coordinate is not finite.
+    pub fn embed_objects(
+        &self,
+        map: &FeatureMap,
+        objects: &[BddObject],
+    ) -> Result<Vec<TrackedObject>> {
+        for (what, left, right) in [
+            ("feature map rows vs protocol grid", map.rows(), self.grid.0),
+            ("feature map cols vs protocol grid", map.cols(), self.grid.1),
+        ] {
+            if left != right {
+                return Err(TrackError::DimensionMismatch {
+                    what: what.to_string(),
+                    left,
+                    right,
+                });
+            }
+        }
+        objects
+            .iter()
+            .map(|o| {
+                let b = o.box2d.rescaled(
+                    self.source_size.0,
+                    self.source_size.1,
+                    self.frame_size.0,
+                    self.frame_size.1,
+                );
+                Ok(TrackedObject {
+                    id: o.id.clone(),
+                    category: o.category.clone(),
+                    vector: roi_align(map, &b, &self.roi)?,
+                })
+            })
+            .collect()
     }
 }
 

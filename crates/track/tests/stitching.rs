@@ -103,3 +103,40 @@ fn davis_frame_size() {
     assert_eq!(frame_size(854, 480, 480), (832, 480));
     assert_eq!(frame_size(720, 1280, 480), (480, 832)); // 853.33 -> 832
 }
+
+#[test]
+fn embed_objects_rescales_boxes() {
+    use patchlens_track::{BddObject, BoxXyxy};
+    // 1-channel map whose value is the grid column: bilinear sampling of a linear ramp is exact, so each
+    // 7x7 bin holds the mean sample x = the bin centre in grid units (samples stay inside the map).
+    // Source box x 128..640 -> resized 112..560 -> grid 7..35: bin width 4, bin centres 9, 13, ..., 33.
+    let p = BddTrackingProtocol::new(16, EncodingMode::Tiled).unwrap();
+    let (rows, cols) = p.grid;
+    let data: Vec<f32> = (0..rows * cols).map(|i| (i % cols) as f32).collect();
+    let map = FeatureMap::new(rows, cols, 1, data).unwrap();
+    let obj = BddObject {
+        id: "7".into(),
+        category: "car".into(),
+        box2d: BoxXyxy::new(128.0, 72.0, 640.0, 360.0),
+    };
+    let out = p.embed_objects(&map, &[obj]).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (
+            out[0].id.as_str(),
+            out[0].category.as_str(),
+            out[0].vector.len()
+        ),
+        ("7", "car", 49)
+    );
+    for (bin, v) in out[0].vector.iter().enumerate() {
+        let want = 9.0 + 4.0 * (bin % 7) as f32;
+        assert!((v - want).abs() < 1e-4, "bin {bin}: {v} vs {want}");
+    }
+    // a map of the wrong grid is rejected
+    let small = FeatureMap::new(2, 2, 1, vec![0.0; 4]).unwrap();
+    assert!(matches!(
+        p.embed_objects(&small, &[]),
+        Err(TrackError::DimensionMismatch { .. })
+    ));
+}
