@@ -14,7 +14,8 @@ fn fx(rel: &str) -> PathBuf {
 }
 
 fn json(rel: &str) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fx(rel)).expect("fixture readable")).expect("fixture is JSON")
+    serde_json::from_str(&std::fs::read_to_string(fx(rel)).expect("fixture readable"))
+        .expect("fixture is JSON")
 }
 
 fn close(a: f64, b: f64, what: &str) {
@@ -30,7 +31,11 @@ fn close_nan(a: f64, b: &Value, what: &str) {
 }
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap_or(f64::NAN))
+        .collect()
 }
 
 fn matrix_for(space: &LabelSpace, exp: &Value) -> ConfusionMatrix {
@@ -55,23 +60,52 @@ fn cityscapes_matches_cityscapesscripts() {
     // the fixture has NaN classes (absent from GT and prediction) and a 0 class (predicted, absent from GT)
     assert!(s.iou.iter().filter(|v| v.is_nan()).count() >= 2);
     assert!(s.iou.contains(&0.0));
-    close(s.miou, exp["average_score_classes"].as_f64().unwrap(), "Score Average (classes)");
+    close(
+        s.miou,
+        exp["average_score_classes"].as_f64().unwrap(),
+        "Score Average (classes)",
+    );
     for (name, v) in &s.category_iou {
         close_nan(*v, &exp["category_iou"][name], name);
     }
     assert_eq!(s.category_iou.len(), 8);
-    close(s.category_miou, exp["average_score_categories"].as_f64().unwrap(), "Score Average (categories)");
-    close(s.pixel_accuracy, exp["pixel_accuracy_from_conf"].as_f64().unwrap(), "pixel accuracy");
+    close(
+        s.category_miou,
+        exp["average_score_categories"].as_f64().unwrap(),
+        "Score Average (categories)",
+    );
+    close(
+        s.pixel_accuracy,
+        exp["pixel_accuracy_from_conf"].as_f64().unwrap(),
+        "pixel accuracy",
+    );
 
     // the K×(K+1) matrix is the 34×34 one restricted to eval rows, with non-eval columns summed
-    let conf: Vec<Vec<u64>> =
-        exp["conf_matrix_34"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect()).collect();
+    let conf: Vec<Vec<u64>> = exp["conf_matrix_34"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .collect()
+        })
+        .collect();
     for (gc, &graw) in space.eval_to_raw.iter().enumerate() {
         let row = &conf[graw as usize];
         for (pc, &praw) in space.eval_to_raw.iter().enumerate() {
-            assert_eq!(cm.get(gc, pc), row[praw as usize], "count gt {graw} pred {praw}");
+            assert_eq!(
+                cm.get(gc, pc),
+                row[praw as usize],
+                "count gt {graw} pred {praw}"
+            );
         }
-        let other: u64 = (0..34).filter(|r| space.raw_to_eval[*r].is_none()).map(|r| row[r]).sum();
+        let other: u64 = (0..34)
+            .filter(|r| space.raw_to_eval[*r].is_none())
+            .map(|r| row[r])
+            .sum();
         assert_eq!(cm.get(gc, 19), other, "void predictions for gt {graw}");
     }
 }
@@ -86,10 +120,16 @@ fn cityscapes_parallel_accumulation_equals_sequential() {
         .unwrap()
         .iter()
         .map(|i| {
-            (read_label_png(&fx(i["pred"].as_str().unwrap())).unwrap(), read_label_png(&fx(i["gt"].as_str().unwrap())).unwrap())
+            (
+                read_label_png(&fx(i["pred"].as_str().unwrap())).unwrap(),
+                read_label_png(&fx(i["gt"].as_str().unwrap())).unwrap(),
+            )
         })
         .collect();
-    let pairs: Vec<(&[u16], &[u16])> = maps.iter().map(|(p, g)| (p.data.as_slice(), g.data.as_slice())).collect();
+    let pairs: Vec<(&[u16], &[u16])> = maps
+        .iter()
+        .map(|(p, g)| (p.data.as_slice(), g.data.as_slice()))
+        .collect();
     let mut par = ConfusionMatrix::new(&space);
     par.accumulate_many(&pairs).unwrap();
     assert_eq!(par, seq);
@@ -111,7 +151,11 @@ fn ade20k_matches_authors_eval() {
         close(s.iou[c], *e, &format!("ADE class {}", c + 1));
     }
     close(s.miou, exp["miou"].as_f64().unwrap(), "ADE mIoU");
-    close(s.pixel_accuracy, exp["pixel_accuracy"].as_f64().unwrap(), "ADE pixel accuracy");
+    close(
+        s.pixel_accuracy,
+        exp["pixel_accuracy"].as_f64().unwrap(),
+        "ADE pixel accuracy",
+    );
 }
 
 #[test]
@@ -123,33 +167,73 @@ fn camvid_matches_numpy() {
         close_nan(s.iou[c], e, &format!("CamVid class {c}"));
     }
     close(s.miou, exp["miou"].as_f64().unwrap(), "CamVid mIoU");
-    close(s.pixel_accuracy, exp["pixel_accuracy"].as_f64().unwrap(), "CamVid pixel accuracy");
+    close(
+        s.pixel_accuracy,
+        exp["pixel_accuracy"].as_f64().unwrap(),
+        "CamVid pixel accuracy",
+    );
 }
 
 #[test]
 fn nearest_exact_matches_opencv_4_and_5() {
     let exp = json("nearest_exact.json");
-    for (key, mode) in [("opencv4", NearestExact::OpenCv4), ("opencv5", NearestExact::OpenCv5)] {
+    for (key, mode) in [
+        ("opencv4", NearestExact::OpenCv4),
+        ("opencv5", NearestExact::OpenCv5),
+    ] {
         let e = &exp[key];
         let mut differs = 0;
         for case in e["indices"].as_array().unwrap() {
-            let (s, d) = (case[0].as_u64().unwrap() as usize, case[1].as_u64().unwrap() as usize);
-            let want: Vec<usize> = case[2].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            assert_eq!(nearest_exact_indices(s, d, mode).unwrap(), want, "{key} {s}->{d}");
-            let other = if mode == NearestExact::OpenCv4 { NearestExact::OpenCv5 } else { NearestExact::OpenCv4 };
+            let (s, d) = (
+                case[0].as_u64().unwrap() as usize,
+                case[1].as_u64().unwrap() as usize,
+            );
+            let want: Vec<usize> = case[2]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(
+                nearest_exact_indices(s, d, mode).unwrap(),
+                want,
+                "{key} {s}->{d}"
+            );
+            let other = if mode == NearestExact::OpenCv4 {
+                NearestExact::OpenCv5
+            } else {
+                NearestExact::OpenCv4
+            };
             differs += (nearest_exact_indices(s, d, other).unwrap() != want) as usize;
         }
-        assert!(differs > 0, "the two OpenCV versions should disagree somewhere");
+        assert!(
+            differs > 0,
+            "the two OpenCV versions should disagree somewhere"
+        );
 
-        let u16s = |v: &Value| -> Vec<u16> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u16).collect() };
+        let u16s = |v: &Value| -> Vec<u16> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u16)
+                .collect()
+        };
         let cs = &e["stitch_cityscapes"];
-        let layout = TileLayout { tile_rows: 2, tile_cols: 3, grid: 14 };
+        let layout = TileLayout {
+            tile_rows: 2,
+            tile_cols: 3,
+            grid: 14,
+        };
         let m = stitch_tiles_upsampled(&u16s(&cs["preds"]), layout, 32, mode).unwrap();
         assert_eq!((m.width, m.height), (96, 64));
         assert_eq!(m.data, u16s(&cs["map"]), "{key} Cityscapes-style stitching");
 
         let ade = &e["stitch_ade"];
-        let layout = TileLayout { tile_rows: 2, tile_cols: 3, grid: 7 };
+        let layout = TileLayout {
+            tile_rows: 2,
+            tile_cols: 3,
+            grid: 7,
+        };
         let m = grids_to_label_size(&u16s(&ade["preds"]), layout, 97, 61, mode).unwrap();
         assert_eq!(m.data, u16s(&ade["map"]), "{key} ADE-style back-projection");
     }
@@ -177,13 +261,41 @@ fn davis_frame_pairs_match_official_metrics() {
         let pm = Mask::new(w, h, &pd).unwrap();
         let vm = Mask::new(w, h, &vd).unwrap();
         let num = |k: &str| case[k].as_f64().unwrap();
-        close(jaccard(&gm, &pm, None).unwrap(), num("j"), &format!("{name} J"));
-        close(jaccard(&gm, &pm, Some(&vm)).unwrap(), num("j_void"), &format!("{name} J void"));
-        close(boundary_f(&gm, &pm, None, DEFAULT_BOUND_TH).unwrap(), num("f"), &format!("{name} F"));
-        close(boundary_f(&gm, &pm, Some(&vm), DEFAULT_BOUND_TH).unwrap(), num("f_void"), &format!("{name} F void"));
-        close(boundary_f(&gm, &pm, None, 4.0).unwrap(), num("f_bound4"), &format!("{name} F bound 4 px"));
-        close(boundary_f(&gm, &pm, None, 0.02).unwrap(), num("f_th002"), &format!("{name} F bound_th 0.02"));
-        assert_eq!(davis::bound_pixels(w, h, DEFAULT_BOUND_TH).unwrap() as f64, num("bound_pix"), "{name}");
+        close(
+            jaccard(&gm, &pm, None).unwrap(),
+            num("j"),
+            &format!("{name} J"),
+        );
+        close(
+            jaccard(&gm, &pm, Some(&vm)).unwrap(),
+            num("j_void"),
+            &format!("{name} J void"),
+        );
+        close(
+            boundary_f(&gm, &pm, None, DEFAULT_BOUND_TH).unwrap(),
+            num("f"),
+            &format!("{name} F"),
+        );
+        close(
+            boundary_f(&gm, &pm, Some(&vm), DEFAULT_BOUND_TH).unwrap(),
+            num("f_void"),
+            &format!("{name} F void"),
+        );
+        close(
+            boundary_f(&gm, &pm, None, 4.0).unwrap(),
+            num("f_bound4"),
+            &format!("{name} F bound 4 px"),
+        );
+        close(
+            boundary_f(&gm, &pm, None, 0.02).unwrap(),
+            num("f_th002"),
+            &format!("{name} F bound_th 0.02"),
+        );
+        assert_eq!(
+            davis::bound_pixels(w, h, DEFAULT_BOUND_TH).unwrap() as f64,
+            num("bound_pix"),
+            "{name}"
+        );
     }
 }
 
@@ -194,8 +306,12 @@ fn davis_sequences_match_official_evaluation() {
     for seq in exp["sequences"].as_array().unwrap() {
         let name = seq["name"].as_str().unwrap();
         let n = seq["frames"].as_u64().unwrap() as usize;
-        let gt: Vec<LabelMap> = (0..n).map(|t| read_mask(&format!("davis/seqs/{name}/gt_{t:02}.png"))).collect();
-        let pred: Vec<LabelMap> = (0..n).map(|t| read_mask(&format!("davis/seqs/{name}/pred_{t:02}.png"))).collect();
+        let gt: Vec<LabelMap> = (0..n)
+            .map(|t| read_mask(&format!("davis/seqs/{name}/gt_{t:02}.png")))
+            .collect();
+        let pred: Vec<LabelMap> = (0..n)
+            .map(|t| read_mask(&format!("davis/seqs/{name}/pred_{t:02}.png")))
+            .collect();
         let objs = evaluate_semisupervised_sequence(name, &gt, &pred, DEFAULT_BOUND_TH).unwrap();
         let eobjs = seq["objects"].as_array().unwrap();
         assert_eq!(objs.len(), eobjs.len(), "{name}: number of objects");
@@ -245,9 +361,21 @@ fn davis_statistics_match_db_statistics() {
 #[test]
 fn fair1m_retrieval_counts_match_notebook() {
     let exp = json("retrieval_expected.json");
-    let us = |k: &str| -> Vec<usize> { exp[k].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect() };
+    let us = |k: &str| -> Vec<usize> {
+        exp[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect()
+    };
     let labels: Vec<u16> = us("labels").iter().map(|&v| v as u16).collect();
-    let corr: Vec<i32> = exp["correspondence"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32).collect();
+    let corr: Vec<i32> = exp["correspondence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as i32)
+        .collect();
     let (q, top1) = (us("query_positions"), us("top1"));
     assert_eq!(q, non_background_positions(&labels));
     let mut input = RetrievalInput {
@@ -271,10 +399,19 @@ fn fair1m_retrieval_counts_match_notebook() {
     assert_eq!(c.same_tile, exp["same_tile"].as_u64().unwrap());
     input.missing = MissingCorrespondence::Strict;
     let strict = retrieval_counts(&input).unwrap();
-    assert_eq!(strict.same_patch, exp["strict_same_patch"].as_u64().unwrap());
-    assert!(strict.same_patch < c.same_patch, "the fixture exercises the −1 quirk");
+    assert_eq!(
+        strict.same_patch,
+        exp["strict_same_patch"].as_u64().unwrap()
+    );
+    assert!(
+        strict.same_patch < c.same_patch,
+        "the fixture exercises the −1 quirk"
+    );
     input.correspondence = None;
-    assert_eq!(retrieval_counts(&input).unwrap().same_patch, exp["identity_same_patch"].as_u64().unwrap());
+    assert_eq!(
+        retrieval_counts(&input).unwrap().same_patch,
+        exp["identity_same_patch"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -285,17 +422,39 @@ fn tracking_accuracy_matches_notebook() {
         .unwrap()
         .iter()
         .map(|f| {
-            let v = |k: &str| f[k].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>();
+            let v = |k: &str| {
+                f[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap())
+                    .collect::<Vec<_>>()
+            };
             (v("ids"), v("cats"))
         })
         .collect();
     let mut outcomes = Vec::new();
     for p in exp["pairs"].as_array().unwrap() {
-        let (a, b) = (&frames[p["a"].as_u64().unwrap() as usize], &frames[p["b"].as_u64().unwrap() as usize]);
-        let sim: Vec<f32> = p["sim"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-        let fa = FrameObjects { ids: &a.0, categories: &a.1 };
-        let fb = FrameObjects { ids: &b.0, categories: &b.1 };
-        if let Some(o) = score_frame_pair(p["delta"].as_u64().unwrap() as usize, &fa, &fb, &sim).unwrap() {
+        let (a, b) = (
+            &frames[p["a"].as_u64().unwrap() as usize],
+            &frames[p["b"].as_u64().unwrap() as usize],
+        );
+        let sim: Vec<f32> = p["sim"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let fa = FrameObjects {
+            ids: &a.0,
+            categories: &a.1,
+        };
+        let fb = FrameObjects {
+            ids: &b.0,
+            categories: &b.1,
+        };
+        if let Some(o) =
+            score_frame_pair(p["delta"].as_u64().unwrap() as usize, &fa, &fb, &sim).unwrap()
+        {
             outcomes.push(o);
         }
     }
@@ -303,8 +462,16 @@ fn tracking_accuracy_matches_notebook() {
     assert_eq!(acc.len(), 3);
     for a in acc {
         let e = &exp["accuracy"][a.delta.to_string()];
-        close(a.instance, e["instance"].as_f64().unwrap(), &format!("Δ={} instance", a.delta));
-        close(a.category, e["category"].as_f64().unwrap(), &format!("Δ={} category", a.delta));
+        close(
+            a.instance,
+            e["instance"].as_f64().unwrap(),
+            &format!("Δ={} instance", a.delta),
+        );
+        close(
+            a.category,
+            e["category"].as_f64().unwrap(),
+            &format!("Δ={} category", a.delta),
+        );
         assert_eq!(a.pairs as u64, e["pairs"].as_u64().unwrap());
     }
 }
