@@ -193,13 +193,15 @@ pub fn stitch_tiles_upsampled(
     let idx = nearest_exact_indices(layout.grid, tile_px, mode)?;
     let (w, h) = (layout.tile_cols * tile_px, layout.tile_rows * tile_px);
     let g = layout.grid;
+    // offset of column x inside a tile row: tile column * g² + source patch column
+    let col_off: Vec<usize> = (0..w)
+        .map(|x| (x / tile_px) * g * g + idx[x % tile_px])
+        .collect();
     let mut data = vec![0u16; w * h];
     data.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-        let (tr, py) = (y / tile_px, idx[y % tile_px]);
-        for (x, d) in row.iter_mut().enumerate() {
-            let (tc, px) = (x / tile_px, idx[x % tile_px]);
-            let tile = tr * layout.tile_cols + tc;
-            *d = preds[tile * g * g + py * g + px];
+        let base = (y / tile_px) * layout.tile_cols * g * g + idx[y % tile_px] * g;
+        for (d, &o) in row.iter_mut().zip(&col_off) {
+            *d = preds[base + o];
         }
     });
     LabelMap::new(w, h, data)
