@@ -3,11 +3,16 @@
 //!
 //! Images are stored interleaved, row-major, `[H, W, C]` (OpenCV's layout).
 
+mod degrade;
 mod error;
 mod io;
 mod ops;
 mod resize;
 
+pub use degrade::{
+    BLUR_KERNELS, Degradation, FREQ_BAND_EDGES, FREQ_NOISE_SIGMA, NOISE_SIGMAS, band_noise,
+    box_blur, frequency_noise, gaussian_noise, in_band,
+};
 pub use error::ImageError;
 pub use io::{decode_label, decode_rgb, write_png};
 pub use ops::{
