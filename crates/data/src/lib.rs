@@ -21,11 +21,11 @@ pub mod camvid;
 pub mod cityscapes;
 pub mod davis;
 pub mod error;
-// pub mod fair1m;
+pub mod fair1m;
 pub mod sample;
 pub mod select;
 pub mod spec;
-// pub mod synthetic;
+pub mod synthetic;
 pub mod tiling;
 
 pub use error::{DataError, Result};

@@ -117,9 +117,9 @@ impl TileSpec {
         })
     }
 
-    /// FAIR1M (§7): 1000×1000 chips → 224 tiles, not resized (4×4 whole tiles per chip).
+    /// FAIR1M (§7): chips → as many whole 224 tiles as fit (4×4 for 1000×1000), not resized.
     pub fn fair1m(patch: usize) -> Result<Self> {
-        Ok(Self { tile_grid: Some([4, 4]), ..Self::base("fair1m", patch, 224)? })
+        Self::base("fair1m", patch, 224)
     }
 
     /// BDD100K tracking, "tiled" mode (§8): resize the 1280×720 frame to 1120×672 (bicubic) → 3×5 tiles of 224.
