@@ -5,6 +5,7 @@
 
 mod degrade;
 mod error;
+mod geom;
 mod io;
 mod ops;
 mod resize;
@@ -14,6 +15,10 @@ pub use degrade::{
     box_blur, frequency_noise, gaussian_noise, in_band,
 };
 pub use error::ImageError;
+pub use geom::{
+    Correspondence, Geometric, ROTATION_DEGREES, SCALE_FACTORS, SHIFT_PIXELS, Tile,
+    TransformedTile, invert_affine, rotation_matrix, transform_tile, warp_affine,
+};
 pub use io::{decode_label, decode_rgb, write_png};
 pub use ops::{
     IMAGENET_MEAN, IMAGENET_STD, crop, from_chw, patch_labels, to_chw, to_f32_normalized,
