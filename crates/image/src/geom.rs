@@ -313,14 +313,14 @@ fn check_tile(
             height: chip.height,
         });
     }
-    if let Some(l) = labels {
-        if (l.width, l.height) != (chip.width, chip.height) || l.channels != 1 {
-            return Err(ImageError::InvalidArgument {
-                name: "label chip",
-                value: format!("{}x{}x{}", l.width, l.height, l.channels),
-                reason: "must be single-channel and the size of the chip",
-            });
-        }
+    if let Some(l) = labels
+        && ((l.width, l.height) != (chip.width, chip.height) || l.channels != 1)
+    {
+        return Err(ImageError::InvalidArgument {
+            name: "label chip",
+            value: format!("{}x{}x{}", l.width, l.height, l.channels),
+            reason: "must be single-channel and the size of the chip",
+        });
     }
     Ok(())
 }
