@@ -33,7 +33,7 @@ pub const NOISE_SIGMAS: [f32; 4] = [10.0, 20.0, 30.0, 40.0];
 /// Radial band edges of the frequency noise in cycles per pixel: band `b` (1-based) covers
 /// `[FREQ_BAND_EDGES[b-1], FREQ_BAND_EDGES[b])` (band 1 excludes DC; band 4 runs to the corners).
 pub const FREQ_BAND_EDGES: [f64; 5] = [0.0, 1.0 / 16.0, 1.0 / 8.0, 1.0 / 4.0, f64::INFINITY];
-/// RMS of the frequency noise on the 0–255 scale, identical for every band (our choice [?]).
+/// RMS of the frequency noise on the 0–255 scale, identical for every band (our choice; the study does not say).
 pub const FREQ_NOISE_SIGMA: f32 = 20.0;
 
 /// One degradation with its parameter.

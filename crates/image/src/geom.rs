@@ -30,7 +30,7 @@ use crate::{ImageError, ImageU8, Interpolation, crop, resize_u8};
 pub const ROTATION_DEGREES: [f64; 4] = [5.0, 10.0, 15.0, 20.0];
 /// Scale factors of the study, levels 1–4.
 pub const SCALE_FACTORS: [f64; 4] = [0.8, 0.9, 1.1, 1.2];
-/// Shifts of the study in pixels (applied along x and y), levels 1–4 ([I] in the protocol).
+/// Shifts of the study in pixels (applied along x and y), levels 1–4 (tagged \[I\], inferred, in the protocol).
 pub const SHIFT_PIXELS: [i64; 4] = [1, 2, 3, 4];
 
 /// Per-patch correspondence `[rows * cols]`, row-major over the *transformed* tile's patch grid:

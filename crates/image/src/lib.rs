@@ -1,7 +1,29 @@
 //! patchlens-image: decoding, OpenCV-exact resizing, normalisation, degradations and geometric
 //! transforms with patch correspondences. Knows nothing about models or datasets.
 //!
-//! Images are stored interleaved, row-major, `[H, W, C]` (OpenCV's layout).
+//! Images are stored interleaved, row-major, `[H, W, C]` (OpenCV's layout) in [`Image`].
+//!
+//! * I/O: [`decode_rgb`] (PNG/JPEG → RGB), [`decode_label`] (grayscale/palette PNG → raw indices),
+//!   [`write_png`] (atomic).
+//! * Pixels: [`crop`], [`to_f32_normalized`] with [`IMAGENET_MEAN`]/[`IMAGENET_STD`], [`to_chw`],
+//!   [`patch_labels`] (protocol §3 centre-pixel labels).
+//! * Resizing: [`resize_u8`], [`resize_f32`] reproduce `cv2.resize` of opencv-python 4.x
+//!   (bit-exact for `u8` linear/area/nearest-exact; see the `resize` module notes on the IPP-backed
+//!   cubic and float paths). Verified against OpenCV 4.10 fixtures in `fixtures/image/`.
+//! * Degradations (protocol §5): [`box_blur`] (`cv2.blur`, bit-exact), [`gaussian_noise`],
+//!   [`frequency_noise`] (our four-band design, documented on [`band_noise`]), all behind
+//!   [`Degradation`] with the study's levels [`BLUR_KERNELS`], [`NOISE_SIGMAS`], [`FREQ_BAND_EDGES`].
+//! * Geometry (protocol §7): [`transform_tile`] with [`Geometric`] rotate/scale/shift (levels
+//!   [`ROTATION_DEGREES`], [`SCALE_FACTORS`], [`SHIFT_PIXELS`]) returns the transformed tile and a
+//!   [`Correspondence`] map; [`warp_affine`] is `cv2.warpAffine` (bit-exact with OpenCV 4.10).
+//!
+//! # Frequency noise
+//!
+//! The study's implementation is lost; ours: per channel, white Gaussian noise is filtered to one
+//! of four octave bands of radial frequency `ρ = sqrt(fx² + fy²)` (cycles/px) — band 1 (low)
+//! `(0, 1/16)`, 2 `[1/16, 1/8)`, 3 `[1/8, 1/4)`, 4 (high) `[1/4, √2/2]` — by zeroing all other DFT
+//! coefficients, then scaled so the noise RMS is exactly `sigma` (default [`FREQ_NOISE_SIGMA`] = 20
+//! on the 0–255 scale) in every band; the image is `clip(img + noise)` truncated to `u8`.
 
 mod degrade;
 mod error;
