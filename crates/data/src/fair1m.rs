@@ -25,6 +25,7 @@ use crate::sample::{list_files, read_rgb, require_dir, stem_without};
 use crate::select::{ClassSet, greedy_select_in_order, seeded_permutation};
 use crate::spec::TileSpec;
 use crate::tiling::{RawTile, TileKey, cut_tiles};
+use crate::transforms::{Transform, TransformedTile, apply as apply_transform};
 
 /// The 37 fine-grained classes; label id = index + 1 (0 = background).
 pub const FAIR1M_CLASSES: [&str; 37] = [
@@ -514,9 +515,47 @@ impl Fair1m {
     }
 }
 
+impl Fair1m {
+    /// Apply `transform` to every selected tile (chips decoded once each), yielding the original raw tile
+    /// and its transformed version with the `spec.grid × spec.grid` correspondence. `seed` drives the noise
+    /// kinds (see [`crate::transforms::apply`]).
+    pub fn transformed_tiles<'a>(
+        &'a self,
+        spec: &'a TileSpec,
+        selection: &'a TileSelection,
+        transform: Transform,
+        seed: u64,
+    ) -> impl Iterator<Item = Result<(RawTile, TransformedTile)>> + 'a {
+        let mut by_chip: Vec<(String, Vec<&'a TileKey>)> = Vec::new();
+        for k in &selection.tiles {
+            match by_chip.last_mut() {
+                Some((id, v)) if *id == k.image_id => v.push(k),
+                _ => by_chip.push((k.image_id.clone(), vec![k])),
+            }
+        }
+        by_chip.into_iter().flat_map(move |(id, wanted)| {
+            let res = self.chip_index(&id).and_then(|i| self.load_chip(i)).and_then(|chip| {
+                let all = cut_tiles(spec, &chip.id, &chip.image, Some(&chip.mask))?;
+                all.into_iter()
+                    .filter(|t| wanted.iter().any(|k| k.row == t.row && k.col == t.col))
+                    .map(|t| {
+                        let name = t.key().name(spec.tile);
+                        let tr = apply_transform(&chip.image, Some(&chip.mask), (t.x, t.y, spec.tile), transform, spec.grid, seed, &name)?;
+                        Ok((t, tr))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+            match res {
+                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }
+        })
+    }
+}
+
 /// Image dimensions from the file header (no full decode).
 fn image_size(path: &Path) -> Result<(usize, usize)> {
-    // Decoding the full image is the only portable option through patchlens-image; chips are small.
-    let img = read_rgb(path)?;
-    Ok((img.width, img.height))
+    image::image_dimensions(path)
+        .map(|(w, h)| (w as usize, h as usize))
+        .map_err(|e| DataError::Parse { path: path.to_path_buf(), reason: format!("cannot read image header: {e}") })
 }

@@ -27,6 +27,7 @@ pub mod select;
 pub mod spec;
 pub mod synthetic;
 pub mod tiling;
+pub mod transforms;
 
 pub use error::{DataError, Result};
 pub use sample::{LabelCheck, SegEntry, SegSample, SegmentationSplit};

@@ -15,6 +15,7 @@
 //! Class ids: 0 = background, `1..=K` objects. See [`render::class_style`] for the appearance table.
 
 pub mod render;
+pub mod transforms;
 pub mod video;
 
 use patchlens_image::ImageU8;
