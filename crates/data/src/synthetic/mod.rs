@@ -44,9 +44,9 @@ pub struct SyntheticConfig {
 }
 
 impl Default for SyntheticConfig {
-    /// 8 classes, 224² scenes, 2–6 objects of radius 16–44 px, seed 0.
+    /// 8 classes, 224² scenes, 3–8 objects of radius 20–52 px, seed 0.
     fn default() -> Self {
-        Self { num_classes: 8, size: 224, min_objects: 2, max_objects: 6, radius: [16.0, 44.0], seed: 0 }
+        Self { num_classes: 8, size: 224, min_objects: 3, max_objects: 8, radius: [20.0, 52.0], seed: 0 }
     }
 }
 
