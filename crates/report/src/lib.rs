@@ -1,1 +1,55 @@
-//! patchlens-report.
+//! patchlens-report: results schema, bootstrap confidence intervals, the paper's numbers, and
+//! Markdown / self-contained HTML reports with SVG plots.
+//!
+//! - [`Results`] is the versioned `results.json` schema ([`SCHEMA_VERSION`]): [`RunInfo`] (commit,
+//!   date, backend, device, threads, [`StageTiming`]s, peak memory) and [`Experiment`]s (protocol
+//!   parameters, [`ModelInfo`], metrics, [`Curve`]s, [`ConfidenceInterval`]s, [`PaperKey`]s,
+//!   [`ImageArtifact`]s).
+//! - [`bootstrap_ci_mean`] / [`bootstrap_ci_miou`] / [`bootstrap_ci_with`]: percentile bootstrap;
+//!   mIoU resamples images and sums their [`ConfusionMatrix`]es.
+//! - [`paper`] / [`paper_lookup`]: the study's numbers as data, looked up by
+//!   `(experiment, setting, model)`.
+//! - [`Report`] / [`write_report`]: `results.json`, `report.md` (+ `plots/*.svg`) and a
+//!   self-contained `report.html` (inline CSS and SVG, PNG samples as data URIs), with an
+//!   "ours | paper | Δ" table wherever an experiment is linked to a paper number.
+//!
+//! ```
+//! use patchlens_report::*;
+//! let mut results = Results::new(RunInfo::collect(".", "cpu", "cpu", 2));
+//! let model = ModelInfo { zoo_name: "dinov2_vitb14".into(), weights_sha256: None, family: "dinov2".into() };
+//! let mut e = Experiment::new("cityscapes/knn/set4_72", ExperimentKind::Segmentation, model);
+//! e.metrics.insert("miou".into(), 0.50);
+//! e.paper.insert("miou".into(), PaperKey::new("cityscapes_knn_vs_linear_by_pool", "knn/set4_72", "dinov2"));
+//! results.experiments.push(e);
+//! let report = Report::build(&results, ".").unwrap();
+//! assert!((report.comparisons()[0].delta() - (0.50 - 0.494)).abs() < 1e-12);
+//! ```
+
+mod bootstrap;
+mod error;
+mod images;
+mod paper;
+mod plot;
+mod render;
+mod runinfo;
+mod schema;
+
+pub use bootstrap::{
+    ConfusionMatrix, DEFAULT_LEVEL, bootstrap_ci_mean, bootstrap_ci_miou, bootstrap_ci_with,
+    quantile_sorted,
+};
+pub use error::ReportError;
+pub use images::{UNLABELLED_COLOR, base64_encode, default_palette, label_map_png, rgb_png};
+pub use paper::{PAPER_JSON, PaperEntry, PaperNumbers, paper, paper_lookup, setting_number};
+pub use plot::{FIGURE_SIZE, Figure, PALETTE, Series, render_svg};
+pub use render::{
+    Comparison, RenderedFigure, Report, ReportFiles, build_figures, compare_with, escape_html,
+    fmt_delta, fmt_value, write_report,
+};
+pub use runinfo::{
+    StageTimer, format_rfc3339, git_commit, parse_vmhwm, peak_memory_bytes, utc_now_rfc3339,
+};
+pub use schema::{
+    ConfidenceInterval, Curve, Experiment, ExperimentKind, ImageArtifact, ImageSource, ModelInfo,
+    PaperKey, PlotKind, Results, RunInfo, SCHEMA_VERSION, StageTiming,
+};
