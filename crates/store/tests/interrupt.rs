@@ -15,7 +15,7 @@ const CHILD_ENV: &str = "PATCHLENS_STORE_CHILD";
 const N_BLOCK: usize = 8;
 const BLOCK_AT: usize = 5;
 /// Shards in the "kill during writes" scenario, each `ROWS_BIG x DIM_BIG` f32 (4 MiB).
-const N_BIG: usize = 20;
+const N_BIG: usize = 32;
 const ROWS_BIG: usize = 1024;
 const DIM_BIG: usize = 1024;
 
