@@ -235,7 +235,11 @@ impl AdeSplit {
 /// The `ADEChallengeData2016` folder: `root` itself or `root/ADEChallengeData2016`.
 pub fn dataset_dir(root: &Path) -> PathBuf {
     let inner = root.join("ADEChallengeData2016");
-    if inner.is_dir() { inner } else { root.to_path_buf() }
+    if inner.is_dir() {
+        inner
+    } else {
+        root.to_path_buf()
+    }
 }
 
 /// Open a whole split (items sorted by file name). Every image without an annotation and every
@@ -282,19 +286,34 @@ pub struct SelectionSpec {
 impl SelectionSpec {
     /// The study's train selection: 4 per class from the last 2,500 training images (≤ 600 images).
     pub fn train(seed: u64) -> Self {
-        Self { split: AdeSplit::Training, per_class: TRAIN_PER_CLASS, pool_last: Some(TRAIN_POOL_LAST), seed }
+        Self {
+            split: AdeSplit::Training,
+            per_class: TRAIN_PER_CLASS,
+            pool_last: Some(TRAIN_POOL_LAST),
+            seed,
+        }
     }
 
     /// The study's val selection: 2 per class from all validation images (≤ 300 images).
     pub fn val(seed: u64) -> Self {
-        Self { split: AdeSplit::Validation, per_class: VAL_PER_CLASS, pool_last: None, seed }
+        Self {
+            split: AdeSplit::Validation,
+            per_class: VAL_PER_CLASS,
+            pool_last: None,
+            seed,
+        }
     }
 }
 
 /// Classes 1–150 present on the 42×28 patch grid of a label map resized to 672×448 (nearest-exact both).
 pub fn selection_classes(label: &patchlens_image::ImageU8) -> ClassSet {
     let big = resize_u8(label, RESIZE.0, RESIZE.1, Interpolation::NearestExact);
-    let grid = resize_u8(&big, SELECTION_GRID.0, SELECTION_GRID.1, Interpolation::NearestExact);
+    let grid = resize_u8(
+        &big,
+        SELECTION_GRID.0,
+        SELECTION_GRID.1,
+        Interpolation::NearestExact,
+    );
     let mut s = ClassSet::from_labels(&grid.data);
     // Label 0 is ignored: never a selection class.
     s.0[0] &= !1;
@@ -306,12 +325,21 @@ pub fn selection_classes(label: &patchlens_image::ImageU8) -> ClassSet {
 /// read once); an out-of-range label id is an error under the split's [`LabelCheck::Strict`].
 pub fn select(root: &Path, spec: &SelectionSpec) -> Result<SegmentationSplit> {
     let full = open(root, spec.split)?;
-    let start = spec.pool_last.map_or(0, |n| full.entries.len().saturating_sub(n));
+    let start = spec
+        .pool_last
+        .map_or(0, |n| full.entries.len().saturating_sub(n));
     let pool: Vec<SegEntry> = full.entries[start..].to_vec();
     let mut presence = Vec::with_capacity(pool.len());
     for e in &pool {
         let mut label = read_label(&e.label)?;
-        crate::sample::check_label_range("ade20k", &e.label, &mut label, MAX_LABEL_ID, IGNORE_LABEL, LabelCheck::Strict)?;
+        crate::sample::check_label_range(
+            "ade20k",
+            &e.label,
+            &mut label,
+            MAX_LABEL_ID,
+            IGNORE_LABEL,
+            LabelCheck::Strict,
+        )?;
         presence.push(selection_classes(&label));
     }
     let classes: Vec<u8> = (1..=MAX_LABEL_ID).rev().collect();
@@ -323,7 +351,12 @@ pub fn select(root: &Path, spec: &SelectionSpec) -> Result<SegmentationSplit> {
         });
     }
     let entries = picked.into_iter().map(|i| pool[i].clone()).collect();
-    let name = format!("{}_{}per_class_seed{}", spec.split.dir(), spec.per_class, spec.seed);
+    let name = format!(
+        "{}_{}per_class_seed{}",
+        spec.split.dir(),
+        spec.per_class,
+        spec.seed
+    );
     Ok(make_split(root, &name, entries))
 }
 
@@ -334,11 +367,20 @@ pub fn open_ids(root: &Path, split: AdeSplit, ids: &[String]) -> Result<Segmenta
         .iter()
         .map(|id| SegEntry {
             id: id.clone(),
-            image: dir.join("images").join(split.dir()).join(format!("{id}.jpg")),
-            label: dir.join("annotations").join(split.dir()).join(format!("{id}.png")),
+            image: dir
+                .join("images")
+                .join(split.dir())
+                .join(format!("{id}.jpg")),
+            label: dir
+                .join("annotations")
+                .join(split.dir())
+                .join(format!("{id}.png")),
         })
         .collect();
-    let paths: Vec<&Path> = entries.iter().flat_map(|e| [e.image.as_path(), e.label.as_path()]).collect();
+    let paths: Vec<&Path> = entries
+        .iter()
+        .flat_map(|e| [e.image.as_path(), e.label.as_path()])
+        .collect();
     crate::sample::require_files("ade20k", root, &paths)?;
     Ok(make_split(root, split.dir(), entries))
 }

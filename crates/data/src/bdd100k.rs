@@ -32,7 +32,12 @@ pub const NUM_EVAL_CATEGORIES: usize = 8;
 /// Frame size (width, height).
 pub const FRAME_SIZE: (usize, usize) = (1280, 720);
 /// The study's videos: the first 4 label files of `val` in sorted order (protocol §8, inferred).
-pub const STUDY_VIDEOS: [&str; 4] = ["b1c66a42-6f7d68ca", "b1c81faa-3df17267", "b1c81faa-c80764c5", "b1c9c847-3bda4659"];
+pub const STUDY_VIDEOS: [&str; 4] = [
+    "b1c66a42-6f7d68ca",
+    "b1c81faa-3df17267",
+    "b1c81faa-c80764c5",
+    "b1c9c847-3bda4659",
+];
 /// Frame gaps of the tracking protocol: Δ = 1, 3, 5, …, 59.
 pub fn frame_gaps() -> Vec<usize> {
     (1..=59).step_by(2).collect()
@@ -40,7 +45,10 @@ pub fn frame_gaps() -> Vec<usize> {
 
 /// Index of a category name in [`BDD_CATEGORIES`].
 pub fn category_id(name: &str) -> Option<u8> {
-    BDD_CATEGORIES.iter().position(|c| *c == name).map(|i| i as u8)
+    BDD_CATEGORIES
+        .iter()
+        .position(|c| *c == name)
+        .map(|i| i as u8)
 }
 
 /// One ground-truth box of a tracked object.
@@ -124,40 +132,67 @@ struct RawFrame {
 
 /// Label-file path of a video.
 pub fn label_path(root: &Path, split: &str, video: &str) -> PathBuf {
-    root.join("labels").join("box_track_20").join(split).join(format!("{video}.json"))
+    root.join("labels")
+        .join("box_track_20")
+        .join(split)
+        .join(format!("{video}.json"))
 }
 
 /// Video names of a split (label files sorted by name).
 pub fn list_videos(root: &Path, split: &str) -> Result<Vec<String>> {
     let dir = root.join("labels").join("box_track_20").join(split);
     require_dir("bdd100k", root, &dir)?;
-    Ok(list_files(&dir, ".json")?.iter().map(|p| stem_without(p, ".json")).collect())
+    Ok(list_files(&dir, ".json")?
+        .iter()
+        .map(|p| stem_without(p, ".json"))
+        .collect())
 }
 
 /// Parse a `box_track_20` label file for `video` (annotations only).
 pub fn parse_labels(path: &Path, video: &str) -> Result<Vec<TrackFrame>> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let raw: Vec<RawFrame> =
-        serde_json::from_str(&text).map_err(|e| DataError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
-    let perr = |reason: String| DataError::Parse { path: path.to_path_buf(), reason };
+    let raw: Vec<RawFrame> = serde_json::from_str(&text).map_err(|e| DataError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let perr = |reason: String| DataError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
     let mut frames = Vec::with_capacity(raw.len());
     for f in raw {
         if let Some(v) = &f.video_name
             && v != video
         {
-            return Err(perr(format!("frame {} has videoName {v:?}, expected {video:?}", f.name)));
+            return Err(perr(format!(
+                "frame {} has videoName {v:?}, expected {video:?}",
+                f.name
+            )));
         }
         let mut boxes = Vec::new();
         for l in f.labels.unwrap_or_default() {
             let track_id = match &l.id {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Number(n) => n.to_string(),
-                other => return Err(perr(format!("frame {}: label id {other} is not a string or number", f.name))),
+                other => {
+                    return Err(perr(format!(
+                        "frame {}: label id {other} is not a string or number",
+                        f.name
+                    )));
+                }
             };
-            let category_id = category_id(&l.category)
-                .ok_or_else(|| perr(format!("frame {}: unknown category {:?} (track {track_id})", f.name, l.category)))?;
-            let b = l.box2d.ok_or_else(|| perr(format!("frame {}: track {track_id} has no box2d", f.name)))?;
-            let ok = [b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) && b.x2 >= b.x1 && b.y2 >= b.y1;
+            let category_id = category_id(&l.category).ok_or_else(|| {
+                perr(format!(
+                    "frame {}: unknown category {:?} (track {track_id})",
+                    f.name, l.category
+                ))
+            })?;
+            let b = l
+                .box2d
+                .ok_or_else(|| perr(format!("frame {}: track {track_id} has no box2d", f.name)))?;
+            let ok = [b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite())
+                && b.x2 >= b.x1
+                && b.y2 >= b.y1;
             if !ok {
                 return Err(perr(format!(
                     "frame {}: track {track_id} has an invalid box ({}, {}, {}, {})",
@@ -175,7 +210,11 @@ pub fn parse_labels(path: &Path, video: &str) -> Result<Vec<TrackFrame>> {
                 crowd: a.crowd,
             });
         }
-        frames.push(TrackFrame { name: f.name, frame_index: f.frame_index, boxes });
+        frames.push(TrackFrame {
+            name: f.name,
+            frame_index: f.frame_index,
+            boxes,
+        });
     }
     frames.sort_by_key(|f| f.frame_index);
     Ok(frames)
@@ -186,16 +225,31 @@ pub fn parse_labels(path: &Path, video: &str) -> Result<Vec<TrackFrame>> {
 pub fn open_video(root: &Path, split: &str, video: &str) -> Result<BddVideo> {
     let lp = label_path(root, split, video);
     if !lp.is_file() {
-        return Err(DataError::MissingFiles { dataset: "bdd100k", root: root.to_path_buf(), missing: vec![lp] });
+        return Err(DataError::MissingFiles {
+            dataset: "bdd100k",
+            root: root.to_path_buf(),
+            missing: vec![lp],
+        });
     }
     let frames = parse_labels(&lp, video)?;
     let image_dir = root.join("images").join("track").join(split).join(video);
-    let missing: Vec<PathBuf> =
-        frames.iter().map(|f| image_dir.join(&f.name)).filter(|p| !p.is_file()).collect();
+    let missing: Vec<PathBuf> = frames
+        .iter()
+        .map(|f| image_dir.join(&f.name))
+        .filter(|p| !p.is_file())
+        .collect();
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset: "bdd100k", root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset: "bdd100k",
+            root: root.to_path_buf(),
+            missing,
+        });
     }
-    Ok(BddVideo { name: video.to_owned(), image_dir, frames })
+    Ok(BddVideo {
+        name: video.to_owned(),
+        image_dir,
+        frames,
+    })
 }
 
 impl BddVideo {
@@ -207,13 +261,20 @@ impl BddVideo {
     /// Decode frame `i` as RGB `[720, 1280, 3]`.
     pub fn load_image(&self, i: usize) -> Result<ImageU8> {
         let p = self.image_path(i).ok_or_else(|| {
-            crate::error::invalid("frame", i, format!("video {} has {} frames", self.name, self.frames.len()))
+            crate::error::invalid(
+                "frame",
+                i,
+                format!("video {} has {} frames", self.name, self.frames.len()),
+            )
         })?;
         read_rgb(&p)
     }
 
     /// Iterate over `(annotations, decoded image)` in frame order.
     pub fn iter(&self) -> impl Iterator<Item = Result<(&TrackFrame, ImageU8)>> + '_ {
-        self.frames.iter().enumerate().map(move |(i, f)| self.load_image(i).map(|img| (f, img)))
+        self.frames
+            .iter()
+            .enumerate()
+            .map(move |(i, f)| self.load_image(i).map(|img| (f, img)))
     }
 }

@@ -57,7 +57,14 @@ impl CamVidSplit {
 /// Sizes are not fixed (any size is accepted as long as image and label agree).
 pub fn open(root: &Path, split: CamVidSplit) -> Result<SegmentationSplit> {
     let d = split.dir();
-    let entries = pair_dirs("camvid", root, &root.join(d), ".png", &root.join(format!("{d}annot")), ".png")?;
+    let entries = pair_dirs(
+        "camvid",
+        root,
+        &root.join(d),
+        ".png",
+        &root.join(format!("{d}annot")),
+        ".png",
+    )?;
     Ok(SegmentationSplit {
         dataset: "camvid",
         split: d.to_owned(),

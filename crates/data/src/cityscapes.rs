@@ -12,7 +12,10 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::error::{DataError, Result};
-use crate::sample::{LabelCheck, SegEntry, SegmentationSplit, list_dirs, list_files, require_dir, require_files, stem_without};
+use crate::sample::{
+    LabelCheck, SegEntry, SegmentationSplit, list_dirs, list_files, require_dir, require_files,
+    stem_without,
+};
 
 /// One row of cityscapesScripts' `labels.py`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +38,7 @@ pub struct CityscapesLabel {
     pub color: [u8; 3],
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn l(
     name: &'static str,
     id: u8,
@@ -45,7 +49,16 @@ const fn l(
     ignore_in_eval: bool,
     color: [u8; 3],
 ) -> CityscapesLabel {
-    CityscapesLabel { name, id, train_id, category, category_id, has_instances, ignore_in_eval, color }
+    CityscapesLabel {
+        name,
+        id,
+        train_id,
+        category,
+        category_id,
+        has_instances,
+        ignore_in_eval,
+        color,
+    }
 }
 
 /// The 34 labelIds 0–33 of cityscapesScripts `labels.py` (index = labelId). The `license plate` row
@@ -53,7 +66,16 @@ const fn l(
 pub const CITYSCAPES_LABELS: [CityscapesLabel; 34] = [
     l("unlabeled", 0, 255, "void", 0, false, true, [0, 0, 0]),
     l("ego vehicle", 1, 255, "void", 0, false, true, [0, 0, 0]),
-    l("rectification border", 2, 255, "void", 0, false, true, [0, 0, 0]),
+    l(
+        "rectification border",
+        2,
+        255,
+        "void",
+        0,
+        false,
+        true,
+        [0, 0, 0],
+    ),
     l("out of roi", 3, 255, "void", 0, false, true, [0, 0, 0]),
     l("static", 4, 255, "void", 0, false, true, [0, 0, 0]),
     l("dynamic", 5, 255, "void", 0, false, true, [111, 74, 0]),
@@ -61,18 +83,117 @@ pub const CITYSCAPES_LABELS: [CityscapesLabel; 34] = [
     l("road", 7, 0, "flat", 1, false, false, [128, 64, 128]),
     l("sidewalk", 8, 1, "flat", 1, false, false, [244, 35, 232]),
     l("parking", 9, 255, "flat", 1, false, true, [250, 170, 160]),
-    l("rail track", 10, 255, "flat", 1, false, true, [230, 150, 140]),
-    l("building", 11, 2, "construction", 2, false, false, [70, 70, 70]),
-    l("wall", 12, 3, "construction", 2, false, false, [102, 102, 156]),
-    l("fence", 13, 4, "construction", 2, false, false, [190, 153, 153]),
-    l("guard rail", 14, 255, "construction", 2, false, true, [180, 165, 180]),
-    l("bridge", 15, 255, "construction", 2, false, true, [150, 100, 100]),
-    l("tunnel", 16, 255, "construction", 2, false, true, [150, 120, 90]),
+    l(
+        "rail track",
+        10,
+        255,
+        "flat",
+        1,
+        false,
+        true,
+        [230, 150, 140],
+    ),
+    l(
+        "building",
+        11,
+        2,
+        "construction",
+        2,
+        false,
+        false,
+        [70, 70, 70],
+    ),
+    l(
+        "wall",
+        12,
+        3,
+        "construction",
+        2,
+        false,
+        false,
+        [102, 102, 156],
+    ),
+    l(
+        "fence",
+        13,
+        4,
+        "construction",
+        2,
+        false,
+        false,
+        [190, 153, 153],
+    ),
+    l(
+        "guard rail",
+        14,
+        255,
+        "construction",
+        2,
+        false,
+        true,
+        [180, 165, 180],
+    ),
+    l(
+        "bridge",
+        15,
+        255,
+        "construction",
+        2,
+        false,
+        true,
+        [150, 100, 100],
+    ),
+    l(
+        "tunnel",
+        16,
+        255,
+        "construction",
+        2,
+        false,
+        true,
+        [150, 120, 90],
+    ),
     l("pole", 17, 5, "object", 3, false, false, [153, 153, 153]),
-    l("polegroup", 18, 255, "object", 3, false, true, [153, 153, 153]),
-    l("traffic light", 19, 6, "object", 3, false, false, [250, 170, 30]),
-    l("traffic sign", 20, 7, "object", 3, false, false, [220, 220, 0]),
-    l("vegetation", 21, 8, "nature", 4, false, false, [107, 142, 35]),
+    l(
+        "polegroup",
+        18,
+        255,
+        "object",
+        3,
+        false,
+        true,
+        [153, 153, 153],
+    ),
+    l(
+        "traffic light",
+        19,
+        6,
+        "object",
+        3,
+        false,
+        false,
+        [250, 170, 30],
+    ),
+    l(
+        "traffic sign",
+        20,
+        7,
+        "object",
+        3,
+        false,
+        false,
+        [220, 220, 0],
+    ),
+    l(
+        "vegetation",
+        21,
+        8,
+        "nature",
+        4,
+        false,
+        false,
+        [107, 142, 35],
+    ),
     l("terrain", 22, 9, "nature", 4, false, false, [152, 251, 152]),
     l("sky", 23, 10, "sky", 5, false, false, [70, 130, 180]),
     l("person", 24, 11, "human", 6, true, false, [220, 20, 60]),
@@ -94,7 +215,9 @@ pub const MAX_LABEL_ID: u8 = 33;
 /// trainId of ignored classes.
 pub const IGNORE_TRAIN_ID: u8 = 255;
 /// The 19 evaluation labelIds, in trainId order (trainId i ↔ `EVAL_LABEL_IDS[i]`).
-pub const EVAL_LABEL_IDS: [u8; 19] = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33];
+pub const EVAL_LABEL_IDS: [u8; 19] = [
+    7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33,
+];
 /// The "easy" class group of the study's figures (labelIds of road, vegetation, building, car, sky).
 pub const EASY_LABEL_IDS: [u8; 5] = [7, 21, 11, 26, 23];
 /// The "hard" class group (the other 14 evaluation classes).
@@ -104,7 +227,9 @@ pub const IMAGE_SIZE: (usize, usize) = (2048, 1024);
 
 /// trainId of a labelId (255 for ignored ids and ids outside 0–33).
 pub fn train_id(label_id: u8) -> u8 {
-    CITYSCAPES_LABELS.get(label_id as usize).map_or(IGNORE_TRAIN_ID, |l| l.train_id)
+    CITYSCAPES_LABELS
+        .get(label_id as usize)
+        .map_or(IGNORE_TRAIN_ID, |l| l.train_id)
 }
 
 /// The 256-entry labelId → trainId lookup table.
@@ -155,14 +280,31 @@ static SPLITS: OnceLock<BTreeMap<String, Pool>> = OnceLock::new();
 
 fn pools() -> &'static BTreeMap<String, Pool> {
     SPLITS.get_or_init(|| {
-        let parsed: SplitsJson = serde_json::from_str(include_str!("../data/cityscapes_splits.json"))
-            .expect("embedded data/cityscapes_splits.json is valid (checked by tests)");
+        let parsed: SplitsJson =
+            serde_json::from_str(include_str!("../data/cityscapes_splits.json"))
+                .expect("embedded data/cityscapes_splits.json is valid (checked by tests)");
         let mut m: BTreeMap<String, Pool> = parsed
             .pools
             .into_iter()
-            .map(|(name, p)| (name.clone(), Pool { name, split: p.split, ids: p.ids }))
+            .map(|(name, p)| {
+                (
+                    name.clone(),
+                    Pool {
+                        name,
+                        split: p.split,
+                        ids: p.ids,
+                    },
+                )
+            })
             .collect();
-        m.insert(VAL_POOL.to_owned(), Pool { name: VAL_POOL.to_owned(), split: parsed.val.split, ids: parsed.val.ids });
+        m.insert(
+            VAL_POOL.to_owned(),
+            Pool {
+                name: VAL_POOL.to_owned(),
+                split: parsed.val.split,
+                ids: parsed.val.ids,
+            },
+        );
         m
     })
 }
@@ -183,12 +325,18 @@ pub fn city_of(id: &str) -> &str {
 
 /// Image path of `id` in `split`.
 pub fn image_path(root: &Path, split: &str, id: &str) -> PathBuf {
-    root.join("leftImg8bit").join(split).join(city_of(id)).join(format!("{id}_leftImg8bit.png"))
+    root.join("leftImg8bit")
+        .join(split)
+        .join(city_of(id))
+        .join(format!("{id}_leftImg8bit.png"))
 }
 
 /// labelIds path of `id` in `split`.
 pub fn label_path(root: &Path, split: &str, id: &str) -> PathBuf {
-    root.join("gtFine").join(split).join(city_of(id)).join(format!("{id}_gtFine_labelIds.png"))
+    root.join("gtFine")
+        .join(split)
+        .join(city_of(id))
+        .join(format!("{id}_gtFine_labelIds.png"))
 }
 
 fn split_of(name: &str, root: &Path, entries: Vec<SegEntry>) -> SegmentationSplit {
@@ -211,9 +359,16 @@ pub fn open_pool(root: &Path, name: &str) -> Result<SegmentationSplit> {
     let entries: Vec<SegEntry> = p
         .ids
         .iter()
-        .map(|id| SegEntry { id: id.clone(), image: image_path(root, &p.split, id), label: label_path(root, &p.split, id) })
+        .map(|id| SegEntry {
+            id: id.clone(),
+            image: image_path(root, &p.split, id),
+            label: label_path(root, &p.split, id),
+        })
         .collect();
-    let paths: Vec<&Path> = entries.iter().flat_map(|e| [e.image.as_path(), e.label.as_path()]).collect();
+    let paths: Vec<&Path> = entries
+        .iter()
+        .flat_map(|e| [e.image.as_path(), e.label.as_path()])
+        .collect();
     require_files("cityscapes", root, &paths)?;
     Ok(split_of(name, root, entries))
 }
@@ -227,7 +382,11 @@ pub fn open_split(root: &Path, split: &str) -> Result<SegmentationSplit> {
     for city in list_dirs(&img_root)? {
         for img in list_files(&city, "_leftImg8bit.png")? {
             let id = stem_without(&img, "_leftImg8bit.png");
-            entries.push(SegEntry { label: label_path(root, split, &id), image: img, id });
+            entries.push(SegEntry {
+                label: label_path(root, split, &id),
+                image: img,
+                id,
+            });
         }
     }
     let paths: Vec<&Path> = entries.iter().map(|e| e.label.as_path()).collect();

@@ -16,7 +16,9 @@ use patchlens_image::ImageU8;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result, io_err};
-use crate::sample::{LabelCheck, list_dirs, list_files, read_label, read_rgb, require_dir, stem_without};
+use crate::sample::{
+    LabelCheck, list_dirs, list_files, read_label, read_rgb, require_dir, stem_without,
+};
 use crate::select::ClassSet;
 
 /// DAVIS edition.
@@ -94,11 +96,21 @@ fn dataset_name(v: DavisVersion) -> &'static str {
 /// Sequence names of a split from `ImageSets` (see the module docs).
 pub fn split_sequences(root: &Path, version: DavisVersion, split: &str) -> Result<Vec<String>> {
     let file = match version {
-        DavisVersion::Davis2016 => root.join("ImageSets").join("480p").join(format!("{split}.txt")),
-        DavisVersion::Davis2017 => root.join("ImageSets").join("2017").join(format!("{split}.txt")),
+        DavisVersion::Davis2016 => root
+            .join("ImageSets")
+            .join("480p")
+            .join(format!("{split}.txt")),
+        DavisVersion::Davis2017 => root
+            .join("ImageSets")
+            .join("2017")
+            .join(format!("{split}.txt")),
     };
     if !file.is_file() {
-        return Err(DataError::MissingFiles { dataset: dataset_name(version), root: root.to_path_buf(), missing: vec![file] });
+        return Err(DataError::MissingFiles {
+            dataset: dataset_name(version),
+            root: root.to_path_buf(),
+            missing: vec![file],
+        });
     }
     let text = std::fs::read_to_string(&file).map_err(io_err(&file))?;
     let mut out: Vec<String> = Vec::new();
@@ -116,7 +128,10 @@ pub fn split_sequences(root: &Path, version: DavisVersion, split: &str) -> Resul
                 if parts.len() != 4 || parts[0] != "JPEGImages" {
                     return Err(DataError::Parse {
                         path: file.clone(),
-                        reason: format!("line {}: expected /JPEGImages/480p/<seq>/<frame>.jpg, found {first:?}", n + 1),
+                        reason: format!(
+                            "line {}: expected /JPEGImages/480p/<seq>/<frame>.jpg, found {first:?}",
+                            n + 1
+                        ),
                     });
                 }
                 parts[2].to_owned()
@@ -139,7 +154,10 @@ pub fn open(root: &Path, version: DavisVersion, split: Option<&str>) -> Result<D
     require_dir(name, root, &img_root)?;
     let seqs: Vec<String> = match split {
         Some(s) => split_sequences(root, version, s)?,
-        None => list_dirs(&img_root)?.iter().map(|p| stem_without(p, "")).collect(),
+        None => list_dirs(&img_root)?
+            .iter()
+            .map(|p| stem_without(p, ""))
+            .collect(),
     };
     let mut missing = Vec::new();
     let mut sequences = Vec::new();
@@ -156,14 +174,21 @@ pub fn open(root: &Path, version: DavisVersion, split: Option<&str>) -> Result<D
             continue;
         }
         let images = list_files(&idir, ".jpg")?;
-        let anns: BTreeSet<String> = list_files(&adir, ".png")?.iter().map(|p| stem_without(p, ".png")).collect();
+        let anns: BTreeSet<String> = list_files(&adir, ".png")?
+            .iter()
+            .map(|p| stem_without(p, ".png"))
+            .collect();
         let img_ids: BTreeSet<String> = images.iter().map(|p| stem_without(p, ".jpg")).collect();
         let mut frames = Vec::new();
         for img in images {
             let frame = stem_without(&img, ".jpg");
             let ann = adir.join(format!("{frame}.png"));
             if anns.contains(&frame) {
-                frames.push(DavisFrameEntry { frame, image: img, annotation: ann });
+                frames.push(DavisFrameEntry {
+                    frame,
+                    image: img,
+                    annotation: ann,
+                });
             } else {
                 missing.push(ann);
             }
@@ -174,9 +199,18 @@ pub fn open(root: &Path, version: DavisVersion, split: Option<&str>) -> Result<D
         sequences.push(DavisSequence { name: seq, frames });
     }
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset: name, root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset: name,
+            root: root.to_path_buf(),
+            missing,
+        });
     }
-    Ok(Davis { root: root.to_path_buf(), version, sequences, check: LabelCheck::Strict })
+    Ok(Davis {
+        root: root.to_path_buf(),
+        version,
+        sequences,
+        check: LabelCheck::Strict,
+    })
 }
 
 impl Davis {
@@ -188,11 +222,19 @@ impl Davis {
 
     /// The sequence called `name`.
     pub fn sequence(&self, name: &str) -> Result<&DavisSequence> {
-        self.sequences.iter().find(|s| s.name == name).ok_or_else(|| DataError::UnknownSplit {
-            dataset: dataset_name(self.version),
-            name: name.to_owned(),
-            known: self.sequences.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.sequences
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| DataError::UnknownSplit {
+                dataset: dataset_name(self.version),
+                name: name.to_owned(),
+                known: self
+                    .sequences
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     /// Total number of frames over all sequences.
@@ -203,7 +245,11 @@ impl Davis {
     /// Decode frame `index` of `seq` (image + object mask).
     pub fn load_frame(&self, seq: &DavisSequence, index: usize) -> Result<DavisFrame> {
         let e = seq.frames.get(index).ok_or_else(|| {
-            crate::error::invalid("frame index", index, format!("sequence {} has {} frames", seq.name, seq.frames.len()))
+            crate::error::invalid(
+                "frame index",
+                index,
+                format!("sequence {} has {} frames", seq.name, seq.frames.len()),
+            )
         })?;
         let image = read_rgb(&e.image)?;
         let mut mask = read_label(&e.annotation)?;
@@ -225,8 +271,10 @@ impl Davis {
             DavisVersion::Davis2016 => v == 0 || v == 255,
             DavisVersion::Davis2017 => v <= MAX_OBJECT_ID_2017 as usize,
         };
-        let bad: Vec<(u8, u64)> =
-            (0..256).filter(|&v| hist[v] > 0 && !valid(v)).map(|v| (v as u8, hist[v])).collect();
+        let bad: Vec<(u8, u64)> = (0..256)
+            .filter(|&v| hist[v] > 0 && !valid(v))
+            .map(|v| (v as u8, hist[v]))
+            .collect();
         if let Some(&(value, count)) = bad.first()
             && self.check == LabelCheck::Strict
         {
@@ -248,12 +296,26 @@ impl Davis {
                 _ => 0,
             };
         }
-        let objects: Vec<u8> = ClassSet::from_labels(&mask.data).iter().filter(|&o| o != 0).collect();
-        Ok(DavisFrame { sequence: seq.name.clone(), index, frame: e.frame.clone(), image, mask, objects, out_of_range: bad })
+        let objects: Vec<u8> = ClassSet::from_labels(&mask.data)
+            .iter()
+            .filter(|&o| o != 0)
+            .collect();
+        Ok(DavisFrame {
+            sequence: seq.name.clone(),
+            index,
+            frame: e.frame.clone(),
+            image,
+            mask,
+            objects,
+            out_of_range: bad,
+        })
     }
 
     /// Iterate over a sequence's decoded frames in order.
-    pub fn frames<'a>(&'a self, seq: &'a DavisSequence) -> impl Iterator<Item = Result<DavisFrame>> + 'a {
+    pub fn frames<'a>(
+        &'a self,
+        seq: &'a DavisSequence,
+    ) -> impl Iterator<Item = Result<DavisFrame>> + 'a {
         (0..seq.frames.len()).map(move |i| self.load_frame(seq, i))
     }
 }

@@ -35,7 +35,7 @@ pub enum DataError {
         path: PathBuf,
         /// The underlying error.
         #[source]
-        source: patchlens_image::ImageError,
+        source: Box<patchlens_image::ImageError>,
     },
     /// An image operation (crop, resize, transform) failed on an item.
     #[error("image operation failed for {item}: {source}")]
@@ -44,7 +44,7 @@ pub enum DataError {
         item: String,
         /// The underlying error.
         #[source]
-        source: patchlens_image::ImageError,
+        source: Box<patchlens_image::ImageError>,
     },
     /// A label map holds an id outside the dataset's label range.
     #[error(
@@ -125,7 +125,11 @@ pub enum DataError {
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n")
+    paths
+        .iter()
+        .map(|p| format!("  {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Result alias for this crate.
@@ -136,6 +140,14 @@ pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) ->
     move |source| DataError::Io { path, source }
 }
 
-pub(crate) fn invalid(name: &'static str, value: impl ToString, reason: impl ToString) -> DataError {
-    DataError::InvalidArgument { name, value: value.to_string(), reason: reason.to_string() }
+pub(crate) fn invalid(
+    name: &'static str,
+    value: impl ToString,
+    reason: impl ToString,
+) -> DataError {
+    DataError::InvalidArgument {
+        name,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
 }

@@ -88,7 +88,10 @@ pub const DEFAULT_SEED: u64 = 32635;
 
 /// Super-category id (1–5) of a fine id (1–37); 0 for background and unknown ids.
 pub fn supercategory(fine: u8) -> u8 {
-    SUPERCATEGORY_RANGES.iter().position(|&(a, b)| (a..=b).contains(&fine)).map_or(0, |i| i as u8 + 1)
+    SUPERCATEGORY_RANGES
+        .iter()
+        .position(|&(a, b)| (a..=b).contains(&fine))
+        .map_or(0, |i| i as u8 + 1)
 }
 
 /// The 256-entry fine → super-category lookup table.
@@ -101,14 +104,20 @@ pub fn supercategory_lut() -> [u8; 256] {
 }
 
 fn normalise_name(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// Fine id (1–37) of a category name. Matching ignores case, spaces, `-` and `_`
 /// (`Small Car`, `small-car`, `Small_Car` all match).
 pub fn class_id(name: &str) -> Option<u8> {
     let n = normalise_name(name);
-    FAIR1M_CLASSES.iter().position(|c| normalise_name(c) == n).map(|i| i as u8 + 1)
+    FAIR1M_CLASSES
+        .iter()
+        .position(|c| normalise_name(c) == n)
+        .map(|i| i as u8 + 1)
 }
 
 /// An oriented object: polygon corners in chip pixels and its fine class.
@@ -138,7 +147,11 @@ fn elements<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
     while let Some(i) = rest.find(&open) {
         let after = &rest[i + open.len()..];
         // The tag name must end here (avoid matching `<points` for `<point`).
-        if !after.starts_with('>') && !after.starts_with(' ') && !after.starts_with('\t') && !after.starts_with('\n') {
+        if !after.starts_with('>')
+            && !after.starts_with(' ')
+            && !after.starts_with('\t')
+            && !after.starts_with('\n')
+        {
             rest = after;
             continue;
         }
@@ -160,12 +173,22 @@ fn elements<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
 /// `<points><point>x,y</point>…`). Unknown class names, malformed points and polygons with fewer than
 /// 3 distinct points are errors naming the file and value.
 pub fn parse_xml(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
-    let perr = |reason: String| DataError::Parse { path: path.to_path_buf(), reason };
+    let perr = |reason: String| DataError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
     let size = match elements(text, "size").first() {
         Some(s) => {
             let num = |t: &str| -> Result<usize> {
-                let v = elements(s, t).first().map(|v| v.trim().to_owned()).ok_or_else(|| perr(format!("<size> has no <{t}>")))?;
-                v.parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as usize).ok_or_else(|| perr(format!("<{t}> value {v:?} is not a size")))
+                let v = elements(s, t)
+                    .first()
+                    .map(|v| v.trim().to_owned())
+                    .ok_or_else(|| perr(format!("<size> has no <{t}>")))?;
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|f| *f >= 0.0)
+                    .map(|f| f as usize)
+                    .ok_or_else(|| perr(format!("<{t}> value {v:?} is not a size")))
             };
             Some((num("width")?, num("height")?))
         }
@@ -178,23 +201,36 @@ pub fn parse_xml(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
             .and_then(|p| elements(p, "name").first().map(|n| n.trim().to_owned()))
             .or_else(|| elements(obj, "name").first().map(|n| n.trim().to_owned()))
             .ok_or_else(|| perr(format!("object {k} has no <possibleresult><name>")))?;
-        let class_id = class_id(&name).ok_or_else(|| perr(format!("object {k}: unknown FAIR1M class {name:?}")))?;
+        let class_id = class_id(&name)
+            .ok_or_else(|| perr(format!("object {k}: unknown FAIR1M class {name:?}")))?;
         let mut points = Vec::new();
         for p in elements(obj, "point") {
             let mut it = p.split(',').map(|v| v.trim().parse::<f32>());
             match (it.next(), it.next(), it.next()) {
-                (Some(Ok(x)), Some(Ok(y)), None) if x.is_finite() && y.is_finite() => points.push((x, y)),
-                _ => return Err(perr(format!("object {k}: malformed <point> {p:?} (expected \"x,y\")"))),
+                (Some(Ok(x)), Some(Ok(y)), None) if x.is_finite() && y.is_finite() => {
+                    points.push((x, y))
+                }
+                _ => {
+                    return Err(perr(format!(
+                        "object {k}: malformed <point> {p:?} (expected \"x,y\")"
+                    )));
+                }
             }
         }
-        objects.push(Fair1mObject { class_id, points: clean_polygon(points).map_err(|e| perr(format!("object {k}: {e}")))? });
+        objects.push(Fair1mObject {
+            class_id,
+            points: clean_polygon(points).map_err(|e| perr(format!("object {k}: {e}")))?,
+        });
     }
     Ok(Fair1mAnnotation { size, objects })
 }
 
 /// Parse a DOTA-format text annotation (`x1 y1 … x4 y4 category [difficult]` per line).
 pub fn parse_dota(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
-    let perr = |reason: String| DataError::Parse { path: path.to_path_buf(), reason };
+    let perr = |reason: String| DataError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
     let mut objects = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -203,11 +239,18 @@ pub fn parse_dota(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
         }
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 9 {
-            return Err(perr(format!("line {}: expected 8 coordinates and a category, found {line:?}", n + 1)));
+            return Err(perr(format!(
+                "line {}: expected 8 coordinates and a category, found {line:?}",
+                n + 1
+            )));
         }
         let mut coords = [0f32; 8];
         for (i, c) in coords.iter_mut().enumerate() {
-            *c = f[i].parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| perr(format!("line {}: bad coordinate {:?}", n + 1, f[i])))?;
+            *c = f[i]
+                .parse()
+                .ok()
+                .filter(|v: &f32| v.is_finite())
+                .ok_or_else(|| perr(format!("line {}: bad coordinate {:?}", n + 1, f[i])))?;
         }
         // Category names may contain spaces in some conversions: everything up to an optional trailing
         // integer `difficult` flag.
@@ -216,11 +259,18 @@ pub fn parse_dota(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
             tail.pop();
         }
         let name = tail.join(" ");
-        let class_id = class_id(&name).ok_or_else(|| perr(format!("line {}: unknown FAIR1M class {name:?}", n + 1)))?;
+        let class_id = class_id(&name)
+            .ok_or_else(|| perr(format!("line {}: unknown FAIR1M class {name:?}", n + 1)))?;
         let points = coords.chunks(2).map(|p| (p[0], p[1])).collect();
-        objects.push(Fair1mObject { class_id, points: clean_polygon(points).map_err(|e| perr(format!("line {}: {e}", n + 1)))? });
+        objects.push(Fair1mObject {
+            class_id,
+            points: clean_polygon(points).map_err(|e| perr(format!("line {}: {e}", n + 1)))?,
+        });
     }
-    Ok(Fair1mAnnotation { size: None, objects })
+    Ok(Fair1mAnnotation {
+        size: None,
+        objects,
+    })
 }
 
 fn clean_polygon(mut pts: Vec<(f32, f32)>) -> std::result::Result<Vec<(f32, f32)>, String> {
@@ -231,7 +281,9 @@ fn clean_polygon(mut pts: Vec<(f32, f32)>) -> std::result::Result<Vec<(f32, f32)
     distinct.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     distinct.dedup();
     if distinct.len() < 3 {
-        return Err(format!("polygon needs at least 3 distinct points, found {pts:?}"));
+        return Err(format!(
+            "polygon needs at least 3 distinct points, found {pts:?}"
+        ));
     }
     Ok(pts)
 }
@@ -253,8 +305,18 @@ pub fn fill_polygon(mask: &mut ImageU8, points: &[(f32, f32)], value: u8) {
         }
     };
     let n = points.len();
-    let ymin = points.iter().map(|p| p.1).fold(f32::INFINITY, f32::min).ceil().max(0.0) as i64;
-    let ymax = points.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max).floor().min((h - 1) as f32) as i64;
+    let ymin = points
+        .iter()
+        .map(|p| p.1)
+        .fold(f32::INFINITY, f32::min)
+        .ceil()
+        .max(0.0) as i64;
+    let ymax = points
+        .iter()
+        .map(|p| p.1)
+        .fold(f32::NEG_INFINITY, f32::max)
+        .floor()
+        .min((h - 1) as f32) as i64;
     let mut xs: Vec<f64> = Vec::new();
     for y in ymin..=ymax {
         xs.clear();
@@ -285,7 +347,10 @@ pub fn fill_polygon(mask: &mut ImageU8, points: &[(f32, f32)], value: u8) {
         }
         for s in 0..=steps {
             let t = s as f64 / steps as f64;
-            set((x0 + t * (x1 - x0)).round() as i64, (y0 + t * (y1 - y0)).round() as i64);
+            set(
+                (x0 + t * (x1 - x0)).round() as i64,
+                (y0 + t * (y1 - y0)).round() as i64,
+            );
         }
     }
 }
@@ -361,7 +426,11 @@ pub fn open(root: &Path) -> Result<Fair1m> {
         }
     }
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset: "fair1m", root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset: "fair1m",
+            root: root.to_path_buf(),
+            missing,
+        });
     }
     require_dir("fair1m", root, &img_dir)?;
     let mut images: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -370,11 +439,18 @@ pub fn open(root: &Path) -> Result<Fair1m> {
             images.insert(stem_without(&p, suffix), p);
         }
     }
-    let anns: BTreeMap<String, PathBuf> = list_files(&ann_dir, ext)?.into_iter().map(|p| (stem_without(&p, ext), p)).collect();
+    let anns: BTreeMap<String, PathBuf> = list_files(&ann_dir, ext)?
+        .into_iter()
+        .map(|p| (stem_without(&p, ext), p))
+        .collect();
     let mut chips = Vec::new();
     for (id, img) in &images {
         match anns.get(id) {
-            Some(a) => chips.push(ChipEntry { id: id.clone(), image: img.clone(), annotation: a.clone() }),
+            Some(a) => chips.push(ChipEntry {
+                id: id.clone(),
+                image: img.clone(),
+                annotation: a.clone(),
+            }),
             None => missing.push(ann_dir.join(format!("{id}{ext}"))),
         }
     }
@@ -382,9 +458,17 @@ pub fn open(root: &Path) -> Result<Fair1m> {
         missing.push(img_dir.join(format!("{id}.png")));
     }
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset: "fair1m", root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset: "fair1m",
+            root: root.to_path_buf(),
+            missing,
+        });
     }
-    Ok(Fair1m { root: root.to_path_buf(), format, chips })
+    Ok(Fair1m {
+        root: root.to_path_buf(),
+        format,
+        chips,
+    })
 }
 
 /// A tile selection, serialisable so experiments can store and reuse it.
@@ -412,16 +496,20 @@ impl Fair1m {
     }
 
     fn entry(&self, i: usize) -> Result<&ChipEntry> {
-        self.chips.get(i).ok_or_else(|| crate::error::invalid("chip index", i, format!("{} chips", self.chips.len())))
+        self.chips.get(i).ok_or_else(|| {
+            crate::error::invalid("chip index", i, format!("{} chips", self.chips.len()))
+        })
     }
 
     /// Index of chip `id`.
     pub fn chip_index(&self, id: &str) -> Result<usize> {
-        self.chips.binary_search_by(|c| c.id.as_str().cmp(id)).map_err(|_| DataError::UnknownSplit {
-            dataset: "fair1m",
-            name: id.to_owned(),
-            known: format!("{} chips under {}", self.chips.len(), self.root.display()),
-        })
+        self.chips
+            .binary_search_by(|c| c.id.as_str().cmp(id))
+            .map_err(|_| DataError::UnknownSplit {
+                dataset: "fair1m",
+                name: id.to_owned(),
+                known: format!("{} chips under {}", self.chips.len(), self.root.display()),
+            })
     }
 
     /// Decode chip `i`: image, annotation and rasterised mask. An XML `<size>` that disagrees with the
@@ -443,7 +531,12 @@ impl Fair1m {
             });
         }
         let mask = rasterize(&annotation, image.width, image.height);
-        Ok(Chip { id: e.id.clone(), image, mask, annotation })
+        Ok(Chip {
+            id: e.id.clone(),
+            image,
+            mask,
+            annotation,
+        })
     }
 
     /// Iterate over decoded chips in id order.
@@ -453,7 +546,12 @@ impl Fair1m {
 
     /// Select `per_class` tiles per fine class (see the module docs). Reads every annotation once (images
     /// are not decoded; chip sizes come from the XML `<size>` or, failing that, the image header).
-    pub fn select_tiles(&self, spec: &TileSpec, per_class: usize, seed: u64) -> Result<TileSelection> {
+    pub fn select_tiles(
+        &self,
+        spec: &TileSpec,
+        per_class: usize,
+        seed: u64,
+    ) -> Result<TileSelection> {
         spec.validate()?;
         let mut keys = Vec::new();
         let mut presence = Vec::new();
@@ -467,11 +565,24 @@ impl Fair1m {
             let (rows, cols) = spec.tiles_for(w, h)?;
             for r in 0..rows {
                 for c in 0..cols {
-                    let t = patchlens_image::crop(&mask, c * spec.tile, r * spec.tile, spec.tile, spec.tile)
-                        .map_err(|source| DataError::ImageOp { item: self.chips[i].id.clone(), source })?;
+                    let t = patchlens_image::crop(
+                        &mask,
+                        c * spec.tile,
+                        r * spec.tile,
+                        spec.tile,
+                        spec.tile,
+                    )
+                    .map_err(|source| DataError::ImageOp {
+                        item: self.chips[i].id.clone(),
+                        source: Box::new(source),
+                    })?;
                     let mut set = ClassSet::from_labels(&patch_labels(&t, spec.grid, spec.grid));
                     set.0[0] &= !1;
-                    keys.push(TileKey { image_id: self.chips[i].id.clone(), row: r, col: c });
+                    keys.push(TileKey {
+                        image_id: self.chips[i].id.clone(),
+                        row: r,
+                        col: c,
+                    });
                     presence.push(set);
                 }
             }
@@ -484,9 +595,17 @@ impl Fair1m {
         let classes: Vec<u8> = classes.into_iter().map(|(_, c)| c).collect();
         let order = seeded_permutation(presence.len(), seed);
         let mut tiles: Vec<TileKey> =
-            greedy_select_in_order(&presence, &order, &classes, per_class).into_iter().map(|i| keys[i].clone()).collect();
+            greedy_select_in_order(&presence, &order, &classes, per_class)
+                .into_iter()
+                .map(|i| keys[i].clone())
+                .collect();
         tiles.sort_by(|a, b| (&a.image_id, a.row, a.col).cmp(&(&b.image_id, b.row, b.col)));
-        Ok(TileSelection { per_class, seed, grid: spec.grid, tiles })
+        Ok(TileSelection {
+            per_class,
+            seed,
+            grid: spec.grid,
+            tiles,
+        })
     }
 
     /// Iterate over the raw tiles (pixels + mask) of a selection, decoding each chip once, in selection order.
@@ -503,10 +622,16 @@ impl Fair1m {
             }
         }
         by_chip.into_iter().flat_map(move |(id, wanted)| {
-            let res = self.chip_index(&id).and_then(|i| self.load_chip(i)).and_then(|chip| {
-                let all = cut_tiles(spec, &chip.id, &chip.image, Some(&chip.mask))?;
-                Ok(all.into_iter().filter(|t| wanted.iter().any(|k| k.row == t.row && k.col == t.col)).collect::<Vec<_>>())
-            });
+            let res = self
+                .chip_index(&id)
+                .and_then(|i| self.load_chip(i))
+                .and_then(|chip| {
+                    let all = cut_tiles(spec, &chip.id, &chip.image, Some(&chip.mask))?;
+                    Ok(all
+                        .into_iter()
+                        .filter(|t| wanted.iter().any(|k| k.row == t.row && k.col == t.col))
+                        .collect::<Vec<_>>())
+                });
             match res {
                 Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
@@ -534,17 +659,28 @@ impl Fair1m {
             }
         }
         by_chip.into_iter().flat_map(move |(id, wanted)| {
-            let res = self.chip_index(&id).and_then(|i| self.load_chip(i)).and_then(|chip| {
-                let all = cut_tiles(spec, &chip.id, &chip.image, Some(&chip.mask))?;
-                all.into_iter()
-                    .filter(|t| wanted.iter().any(|k| k.row == t.row && k.col == t.col))
-                    .map(|t| {
-                        let name = t.key().name(spec.tile);
-                        let tr = apply_transform(&chip.image, Some(&chip.mask), (t.x, t.y, spec.tile), transform, spec.grid, seed, &name)?;
-                        Ok((t, tr))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            });
+            let res = self
+                .chip_index(&id)
+                .and_then(|i| self.load_chip(i))
+                .and_then(|chip| {
+                    let all = cut_tiles(spec, &chip.id, &chip.image, Some(&chip.mask))?;
+                    all.into_iter()
+                        .filter(|t| wanted.iter().any(|k| k.row == t.row && k.col == t.col))
+                        .map(|t| {
+                            let name = t.key().name(spec.tile);
+                            let tr = apply_transform(
+                                &chip.image,
+                                Some(&chip.mask),
+                                (t.x, t.y, spec.tile),
+                                transform,
+                                spec.grid,
+                                seed,
+                                &name,
+                            )?;
+                            Ok((t, tr))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                });
             match res {
                 Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
@@ -557,5 +693,8 @@ impl Fair1m {
 fn image_size(path: &Path) -> Result<(usize, usize)> {
     image::image_dimensions(path)
         .map(|(w, h)| (w as usize, h as usize))
-        .map_err(|e| DataError::Parse { path: path.to_path_buf(), reason: format!("cannot read image header: {e}") })
+        .map_err(|e| DataError::Parse {
+            path: path.to_path_buf(),
+            reason: format!("cannot read image header: {e}"),
+        })
 }

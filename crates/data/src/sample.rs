@@ -92,7 +92,11 @@ impl SegmentationSplit {
     /// Decode item `index` (image + label), checking sizes and label range.
     pub fn load(&self, index: usize) -> Result<SegSample> {
         let entry = self.entries.get(index).ok_or_else(|| {
-            crate::error::invalid("index", index, format!("split has {} items", self.entries.len()))
+            crate::error::invalid(
+                "index",
+                index,
+                format!("split has {} items", self.entries.len()),
+            )
         })?;
         load_entry(self, entry)
     }
@@ -146,17 +150,30 @@ fn load_entry(split: &SegmentationSplit, entry: &SegEntry) -> Result<SegSample> 
         split.ignore_label,
         split.check,
     )?;
-    Ok(SegSample { id: entry.id.clone(), image, label, out_of_range })
+    Ok(SegSample {
+        id: entry.id.clone(),
+        image,
+        label,
+        out_of_range,
+    })
 }
 
 /// Decode an RGB image, naming the file on failure.
 pub fn read_rgb(path: &Path) -> Result<ImageU8> {
-    decode_rgb(path).map_err(|source| DataError::Image { what: "image", path: path.to_path_buf(), source })
+    decode_rgb(path).map_err(|source| DataError::Image {
+        what: "image",
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
 }
 
 /// Decode a 1-channel label PNG (raw ids), naming the file on failure.
 pub fn read_label(path: &Path) -> Result<ImageU8> {
-    decode_label(path).map_err(|source| DataError::Image { what: "label", path: path.to_path_buf(), source })
+    decode_label(path).map_err(|source| DataError::Image {
+        what: "label",
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
 }
 
 /// Check every value of `label` against `0..=max`.
@@ -189,7 +206,13 @@ pub fn check_label_range(
     match check {
         LabelCheck::Strict => {
             let (&value, &count) = bad.iter().next().expect("non-empty");
-            Err(DataError::LabelOutOfRange { dataset, path: path.to_path_buf(), value, count, valid: format!("0..={max}") })
+            Err(DataError::LabelOutOfRange {
+                dataset,
+                path: path.to_path_buf(),
+                value,
+                count,
+                valid: format!("0..={max}"),
+            })
         }
         LabelCheck::CountAndReplace => {
             for v in &mut label.data {
@@ -204,11 +227,19 @@ pub fn check_label_range(
 
 /// Error listing every path of `paths` that does not exist as a file (nothing if all exist).
 pub fn require_files(dataset: &'static str, root: &Path, paths: &[&Path]) -> Result<()> {
-    let missing: Vec<PathBuf> = paths.iter().filter(|p| !p.is_file()).map(|p| p.to_path_buf()).collect();
+    let missing: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.to_path_buf())
+        .collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(DataError::MissingFiles { dataset, root: root.to_path_buf(), missing })
+        Err(DataError::MissingFiles {
+            dataset,
+            root: root.to_path_buf(),
+            missing,
+        })
     }
 }
 
@@ -217,7 +248,11 @@ pub fn require_dir(dataset: &'static str, root: &Path, dir: &Path) -> Result<()>
     if dir.is_dir() {
         Ok(())
     } else {
-        Err(DataError::MissingFiles { dataset, root: root.to_path_buf(), missing: vec![dir.to_path_buf()] })
+        Err(DataError::MissingFiles {
+            dataset,
+            root: root.to_path_buf(),
+            missing: vec![dir.to_path_buf()],
+        })
     }
 }
 
@@ -227,7 +262,11 @@ pub fn list_files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     for e in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let e = e.map_err(io_err(dir))?;
         let p = e.path();
-        if p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(suffix)) {
+        if p.is_file()
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        {
             out.push(p);
         }
     }
@@ -251,7 +290,10 @@ pub fn list_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The file name of `p` without the given suffix (e.g. `a_leftImg8bit.png` → `a`).
 pub(crate) fn stem_without(p: &Path, suffix: &str) -> String {
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.strip_suffix(suffix).map(str::to_owned).unwrap_or(name)
 }
 
@@ -272,19 +314,29 @@ pub(crate) fn pair_dirs(
         }
     }
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset, root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset,
+            root: root.to_path_buf(),
+            missing,
+        });
     }
     let images = list_files(image_dir, image_suffix)?;
     let labels = list_files(label_dir, label_suffix)?;
-    let label_ids: BTreeMap<String, PathBuf> =
-        labels.into_iter().map(|p| (stem_without(&p, label_suffix), p)).collect();
+    let label_ids: BTreeMap<String, PathBuf> = labels
+        .into_iter()
+        .map(|p| (stem_without(&p, label_suffix), p))
+        .collect();
     let mut image_ids = std::collections::BTreeSet::new();
     let mut entries = Vec::new();
     for img in images {
         let id = stem_without(&img, image_suffix);
         image_ids.insert(id.clone());
         match label_ids.get(&id) {
-            Some(l) => entries.push(SegEntry { id, image: img, label: l.clone() }),
+            Some(l) => entries.push(SegEntry {
+                id,
+                image: img,
+                label: l.clone(),
+            }),
             None => missing.push(label_dir.join(format!("{id}{label_suffix}"))),
         }
     }
@@ -294,7 +346,11 @@ pub(crate) fn pair_dirs(
         }
     }
     if !missing.is_empty() {
-        return Err(DataError::MissingFiles { dataset, root: root.to_path_buf(), missing });
+        return Err(DataError::MissingFiles {
+            dataset,
+            root: root.to_path_buf(),
+            missing,
+        });
     }
     Ok(entries)
 }

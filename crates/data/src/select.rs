@@ -68,7 +68,12 @@ pub fn seeded_permutation(n: usize, seed: u64) -> Vec<usize> {
 /// For each class of `classes` in the given order, walk `order` (indices into `presence`) and take the
 /// first `per_class` candidates that contain the class and are not selected yet. A class with fewer
 /// such candidates gets all of them. Returns the selected candidate indices in selection order.
-pub fn greedy_select_in_order(presence: &[ClassSet], order: &[usize], classes: &[u8], per_class: usize) -> Vec<usize> {
+pub fn greedy_select_in_order(
+    presence: &[ClassSet],
+    order: &[usize],
+    classes: &[u8],
+    per_class: usize,
+) -> Vec<usize> {
     let mut taken = vec![false; presence.len()];
     let mut out = Vec::new();
     for &class in classes {
@@ -88,7 +93,12 @@ pub fn greedy_select_in_order(presence: &[ClassSet], order: &[usize], classes: &
 }
 
 /// [`greedy_select_in_order`] with the candidate order `seeded_permutation(presence.len(), seed)`.
-pub fn greedy_select(presence: &[ClassSet], classes: &[u8], per_class: usize, seed: u64) -> Vec<usize> {
+pub fn greedy_select(
+    presence: &[ClassSet],
+    classes: &[u8],
+    per_class: usize,
+    seed: u64,
+) -> Vec<usize> {
     let order = seeded_permutation(presence.len(), seed);
     greedy_select_in_order(presence, &order, classes, per_class)
 }

@@ -83,8 +83,12 @@ pub const MODEL_INPUT: usize = 224;
 
 impl TileSpec {
     fn base(dataset: &str, patch: usize, tile: usize) -> Result<Self> {
-        if patch == 0 || MODEL_INPUT % patch != 0 {
-            return Err(invalid("patch", patch, format!("must divide the model input {MODEL_INPUT}")));
+        if patch == 0 || !MODEL_INPUT.is_multiple_of(patch) {
+            return Err(invalid(
+                "patch",
+                patch,
+                format!("must divide the model input {MODEL_INPUT}"),
+            ));
         }
         Ok(Self {
             dataset: dataset.to_owned(),
@@ -104,7 +108,10 @@ impl TileSpec {
 
     /// Cityscapes (§4.1): 1024×2048 → 4×8 tiles of 256 → bicubic to 224 on the normalised float tile.
     pub fn cityscapes(patch: usize) -> Result<Self> {
-        Ok(Self { tile_grid: Some([4, 8]), ..Self::base("cityscapes", patch, 256)? })
+        Ok(Self {
+            tile_grid: Some([4, 8]),
+            ..Self::base("cityscapes", patch, 256)?
+        })
     }
 
     /// ADE20K (§4.2): resize to 672×448 (bilinear; labels nearest-exact) → 2×3 tiles of 224.
@@ -144,7 +151,10 @@ impl TileSpec {
 
     /// The synthetic benchmark: one 224×224 scene is one tile.
     pub fn synthetic(patch: usize) -> Result<Self> {
-        Ok(Self { tile_grid: Some([1, 1]), ..Self::base("synthetic", patch, 224)? })
+        Ok(Self {
+            tile_grid: Some([1, 1]),
+            ..Self::base("synthetic", patch, 224)?
+        })
     }
 
     /// The spec for `dataset` by name (`cityscapes`, `ade20k`, `fair1m`, `bdd100k`, `camvid`, `synthetic`).
@@ -173,10 +183,21 @@ impl TileSpec {
     /// Check internal consistency (non-zero sizes, `grid * patch == input`).
     pub fn validate(&self) -> Result<()> {
         if self.tile == 0 || self.input == 0 || self.patch == 0 {
-            return Err(invalid("tile/input/patch", format!("{}/{}/{}", self.tile, self.input, self.patch), "must be non-zero"));
+            return Err(invalid(
+                "tile/input/patch",
+                format!("{}/{}/{}", self.tile, self.input, self.patch),
+                "must be non-zero",
+            ));
         }
         if self.grid * self.patch != self.input {
-            return Err(invalid("grid", self.grid, format!("grid * patch ({}) must equal input ({})", self.patch, self.input)));
+            return Err(invalid(
+                "grid",
+                self.grid,
+                format!(
+                    "grid * patch ({}) must equal input ({})",
+                    self.patch, self.input
+                ),
+            ));
         }
         if let Some([w, h]) = self.resize
             && (w == 0 || h == 0)

@@ -5,7 +5,9 @@
 //! [`RawTile::to_tile`] / [`model_input`] turn one into a normalised model input with patch labels.
 //! [`tile_image`] does both.
 
-use patchlens_image::{ImageF32, ImageU8, Interpolation, crop, patch_labels, resize_f32, resize_u8, to_f32_normalized};
+use patchlens_image::{
+    ImageF32, ImageU8, Interpolation, crop, patch_labels, resize_f32, resize_u8, to_f32_normalized,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result, invalid};
@@ -66,12 +68,18 @@ impl TileKey {
 impl RawTile {
     /// The tile's key.
     pub fn key(&self) -> TileKey {
-        TileKey { image_id: self.image_id.clone(), row: self.row, col: self.col }
+        TileKey {
+            image_id: self.image_id.clone(),
+            row: self.row,
+            col: self.col,
+        }
     }
 
     /// Centre-pixel patch labels on the spec's `grid × grid` token grid (`None` without a mask).
     pub fn patch_labels(&self, spec: &TileSpec) -> Option<Vec<u8>> {
-        self.mask.as_ref().map(|m| patch_labels(m, spec.grid, spec.grid))
+        self.mask
+            .as_ref()
+            .map(|m| patch_labels(m, spec.grid, spec.grid))
     }
 
     /// Convert to a model tile (normalised `input × input` pixels + patch labels).
@@ -89,7 +97,11 @@ impl RawTile {
 impl Tile {
     /// The tile's key.
     pub fn key(&self) -> TileKey {
-        TileKey { image_id: self.image_id.clone(), row: self.row, col: self.col }
+        TileKey {
+            image_id: self.image_id.clone(),
+            row: self.row,
+            col: self.col,
+        }
     }
 }
 
@@ -103,23 +115,41 @@ pub fn model_input(spec: &TileSpec, tile: &ImageU8) -> ImageF32 {
     let interp: Interpolation = spec.tile_resample.into();
     match (same, spec.order) {
         (true, _) => to_f32_normalized(tile, spec.mean, spec.std),
-        (false, NormalizeOrder::NormalizeThenResize) => {
-            resize_f32(&to_f32_normalized(tile, spec.mean, spec.std), spec.input, spec.input, interp)
-        }
-        (false, NormalizeOrder::ResizeThenNormalize) => {
-            to_f32_normalized(&resize_u8(tile, spec.input, spec.input, interp), spec.mean, spec.std)
-        }
+        (false, NormalizeOrder::NormalizeThenResize) => resize_f32(
+            &to_f32_normalized(tile, spec.mean, spec.std),
+            spec.input,
+            spec.input,
+            interp,
+        ),
+        (false, NormalizeOrder::ResizeThenNormalize) => to_f32_normalized(
+            &resize_u8(tile, spec.input, spec.input, interp),
+            spec.mean,
+            spec.std,
+        ),
     }
 }
 
 /// Resize a whole image and its label map as the spec requires (no-op without `spec.resize`).
-pub fn resize_for_spec(spec: &TileSpec, image: &ImageU8, label: Option<&ImageU8>) -> (ImageU8, Option<ImageU8>) {
+pub fn resize_for_spec(
+    spec: &TileSpec,
+    image: &ImageU8,
+    label: Option<&ImageU8>,
+) -> (ImageU8, Option<ImageU8>) {
     match spec.resize {
         Some([w, h]) if (image.width, image.height) != (w, h) => (
             resize_u8(image, w, h, spec.image_resample.into()),
             label.map(|l| resize_u8(l, w, h, Interpolation::NearestExact)),
         ),
-        Some([w, h]) => (image.clone(), label.map(|l| if (l.width, l.height) == (w, h) { l.clone() } else { resize_u8(l, w, h, Interpolation::NearestExact) })),
+        Some([w, h]) => (
+            image.clone(),
+            label.map(|l| {
+                if (l.width, l.height) == (w, h) {
+                    l.clone()
+                } else {
+                    resize_u8(l, w, h, Interpolation::NearestExact)
+                }
+            }),
+        ),
         None => (image.clone(), label.cloned()),
     }
 }
@@ -128,10 +158,19 @@ pub fn resize_for_spec(spec: &TileSpec, image: &ImageU8, label: Option<&ImageU8>
 ///
 /// Errors if image and label differ in size, if the image is not RGB, or if it is too small for the
 /// spec's tile grid.
-pub fn cut_tiles(spec: &TileSpec, image_id: &str, image: &ImageU8, label: Option<&ImageU8>) -> Result<Vec<RawTile>> {
+pub fn cut_tiles(
+    spec: &TileSpec,
+    image_id: &str,
+    image: &ImageU8,
+    label: Option<&ImageU8>,
+) -> Result<Vec<RawTile>> {
     spec.validate()?;
     if image.channels != 3 {
-        return Err(invalid("image channels", image.channels, format!("{image_id}: expected RGB (3)")));
+        return Err(invalid(
+            "image channels",
+            image.channels,
+            format!("{image_id}: expected RGB (3)"),
+        ));
     }
     if let Some(l) = label
         && (l.width, l.height) != (image.width, image.height)
@@ -144,7 +183,10 @@ pub fn cut_tiles(spec: &TileSpec, image_id: &str, image: &ImageU8, label: Option
     }
     let (rows, cols) = spec.tiles_for(image.width, image.height)?;
     let (img, lab) = resize_for_spec(spec, image, label);
-    let op = |source| DataError::ImageOp { item: image_id.to_owned(), source };
+    let op = |source| DataError::ImageOp {
+        item: image_id.to_owned(),
+        source: Box::new(source),
+    };
     let t = spec.tile;
     let mut out = Vec::with_capacity(rows * cols);
     for row in 0..rows {
@@ -155,15 +197,31 @@ pub fn cut_tiles(spec: &TileSpec, image_id: &str, image: &ImageU8, label: Option
                 Some(l) => Some(crop(l, x, y, t, t).map_err(op)?),
                 None => None,
             };
-            out.push(RawTile { image_id: image_id.to_owned(), row, col, x, y, image: tile_img, mask });
+            out.push(RawTile {
+                image_id: image_id.to_owned(),
+                row,
+                col,
+                x,
+                y,
+                image: tile_img,
+                mask,
+            });
         }
     }
     Ok(out)
 }
 
 /// Cut an image into model tiles with patch labels (= [`cut_tiles`] then [`RawTile::to_tile`]).
-pub fn tile_image(spec: &TileSpec, image_id: &str, image: &ImageU8, label: Option<&ImageU8>) -> Result<Vec<Tile>> {
-    Ok(cut_tiles(spec, image_id, image, label)?.iter().map(|t| t.to_tile(spec)).collect())
+pub fn tile_image(
+    spec: &TileSpec,
+    image_id: &str,
+    image: &ImageU8,
+    label: Option<&ImageU8>,
+) -> Result<Vec<Tile>> {
+    Ok(cut_tiles(spec, image_id, image, label)?
+        .iter()
+        .map(|t| t.to_tile(spec))
+        .collect())
 }
 
 /// Centre-pixel patch labels of a label map on a `rows × cols` grid (protocol §3):
@@ -175,7 +233,10 @@ pub fn centre_patch_labels(mask: &ImageU8, rows: usize, cols: usize) -> Result<V
         return Err(invalid(
             "patch grid",
             format!("{rows}x{cols}"),
-            format!("must be non-zero and fit in the {}x{} mask", mask.width, mask.height),
+            format!(
+                "must be non-zero and fit in the {}x{} mask",
+                mask.width, mask.height
+            ),
         ));
     }
     Ok(patch_labels(mask, rows, cols))

@@ -53,7 +53,10 @@ impl TransformKind {
 
     /// Whether the kind moves pixels (needs the chip and gives a non-identity correspondence).
     pub fn is_geometric(self) -> bool {
-        matches!(self, TransformKind::Rotate | TransformKind::Scale | TransformKind::Shift)
+        matches!(
+            self,
+            TransformKind::Rotate | TransformKind::Scale | TransformKind::Shift
+        )
     }
 }
 
@@ -83,7 +86,10 @@ impl Transform {
 
 /// The full set: every kind of `kinds` at levels 1–4.
 pub fn transformation_set(kinds: &[TransformKind]) -> Vec<Transform> {
-    kinds.iter().flat_map(|&kind| (1..=4).map(move |level| Transform { kind, level })).collect()
+    kinds
+        .iter()
+        .flat_map(|&kind| (1..=4).map(move |level| Transform { kind, level }))
+        .collect()
 }
 
 /// A transformed tile with its labels and correspondence to the original tile.
@@ -113,11 +119,15 @@ pub fn apply(
     seed: u64,
     item: &str,
 ) -> Result<TransformedTile> {
-    let op = |source| DataError::ImageOp { item: item.to_owned(), source };
+    let op = |source| DataError::ImageOp {
+        item: item.to_owned(),
+        source: Box::new(source),
+    };
     let level = t.level as usize;
     if t.kind.is_geometric() {
         let g = Geometric::level(t.kind.name(), level).map_err(op)?;
-        let r = transform_tile(chip, labels, patchlens_image::Tile { x, y, size }, g, grid).map_err(op)?;
+        let r = transform_tile(chip, labels, patchlens_image::Tile { x, y, size }, g, grid)
+            .map_err(op)?;
         return Ok(TransformedTile {
             transform: t,
             image: r.image,
@@ -128,8 +138,12 @@ pub fn apply(
     }
     let d = Degradation::level(t.kind.name(), level).map_err(op)?;
     let tile = crop(chip, x, y, size, size).map_err(op)?;
-    let mask = labels.map(|l| crop(l, x, y, size, size)).transpose().map_err(op)?;
-    let s = splitmix64(seed ^ splitmix64(((x as u64) << 16) + y as u64 ^ ((t.level as u64) << 32)));
+    let mask = labels
+        .map(|l| crop(l, x, y, size, size))
+        .transpose()
+        .map_err(op)?;
+    let s =
+        splitmix64(seed ^ splitmix64((((x as u64) << 16) + y as u64) ^ ((t.level as u64) << 32)));
     Ok(TransformedTile {
         transform: t,
         image: d.apply(&tile, s).map_err(op)?,

@@ -21,7 +21,10 @@ fn parses_frames_boxes_tracks_and_categories() {
     let root = dir.path();
     common::text(&bdd100k::label_path(root, "val", "v1"), LABELS);
     for i in 1..=3 {
-        common::jpg(&root.join(format!("images/track/val/v1/v1-000000{i}.jpg")), &common::rgb(32, 18));
+        common::jpg(
+            &root.join(format!("images/track/val/v1/v1-000000{i}.jpg")),
+            &common::rgb(32, 18),
+        );
     }
     assert_eq!(bdd100k::list_videos(root, "val").unwrap(), ["v1"]);
     let v = bdd100k::open_video(root, "val", "v1").unwrap();
@@ -29,7 +32,10 @@ fn parses_frames_boxes_tracks_and_categories() {
     assert_eq!(v.frames[0].name, "v1-0000001.jpg", "sorted by frameIndex");
     assert_eq!(v.frames[0].boxes.len(), 2);
     let b = &v.frames[1].boxes[0];
-    assert_eq!((b.track_id.as_str(), b.category.as_str(), b.category_id), ("7", "car", 2));
+    assert_eq!(
+        (b.track_id.as_str(), b.category.as_str(), b.category_id),
+        ("7", "car", 2)
+    );
     assert_eq!(b.bbox, [10.5, 20.0, 30.0, 44.25]);
     assert!(b.occluded && !b.truncated);
     assert_eq!(v.frames[0].boxes[1].category_id, 0);
@@ -50,12 +56,33 @@ fn bad_annotations_and_missing_images() {
         e => panic!("unexpected {e}"),
     }
     let bad = LABELS.replace("pedestrian", "unicorn");
-    common::text(&bdd100k::label_path(root, "val", "v2"), &bad.replace("\"v1", "\"v2"));
-    let e = bdd100k::open_video(root, "val", "v2").unwrap_err().to_string();
+    common::text(
+        &bdd100k::label_path(root, "val", "v2"),
+        &bad.replace("\"v1", "\"v2"),
+    );
+    let e = bdd100k::open_video(root, "val", "v2")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unicorn") && e.contains("v2.json"), "{e}");
-    common::text(&bdd100k::label_path(root, "val", "v3"), &LABELS.replace("\"x2\": 30", "\"x2\": 3").replace("\"v1", "\"v3"));
-    assert!(bdd100k::open_video(root, "val", "v3").unwrap_err().to_string().contains("invalid box"));
+    common::text(
+        &bdd100k::label_path(root, "val", "v3"),
+        &LABELS
+            .replace("\"x2\": 30", "\"x2\": 3")
+            .replace("\"v1", "\"v3"),
+    );
+    assert!(
+        bdd100k::open_video(root, "val", "v3")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid box")
+    );
     common::text(&bdd100k::label_path(root, "val", "v4"), "{not json");
-    assert!(matches!(bdd100k::open_video(root, "val", "v4"), Err(DataError::Parse { .. })));
-    assert!(matches!(bdd100k::open_video(root, "val", "v5"), Err(DataError::MissingFiles { .. })));
+    assert!(matches!(
+        bdd100k::open_video(root, "val", "v4"),
+        Err(DataError::Parse { .. })
+    ));
+    assert!(matches!(
+        bdd100k::open_video(root, "val", "v5"),
+        Err(DataError::MissingFiles { .. })
+    ));
 }

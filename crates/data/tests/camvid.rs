@@ -12,8 +12,14 @@ fn tiny_tree_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     for n in ["a", "b"] {
-        common::png(&root.join("train").join(format!("{n}.png")), &common::rgb(48, 36));
-        common::png(&root.join("trainannot").join(format!("{n}.png")), &common::label(48, 36, |x, _| (x % 12) as u8));
+        common::png(
+            &root.join("train").join(format!("{n}.png")),
+            &common::rgb(48, 36),
+        );
+        common::png(
+            &root.join("trainannot").join(format!("{n}.png")),
+            &common::label(48, 36, |x, _| (x % 12) as u8),
+        );
     }
     let s = camvid::open(root, CamVidSplit::Train).unwrap();
     assert_eq!(s.len(), 2);
@@ -22,10 +28,16 @@ fn tiny_tree_and_missing_files() {
     assert_eq!(item.label.at(0, 11, 0), 11);
     // One image without label and one label without image: both listed.
     common::png(&root.join("train").join("c.png"), &common::rgb(48, 36));
-    common::png(&root.join("trainannot").join("d.png"), &common::label(48, 36, |_, _| 0));
+    common::png(
+        &root.join("trainannot").join("d.png"),
+        &common::label(48, 36, |_, _| 0),
+    );
     match camvid::open(root, CamVidSplit::Train).unwrap_err() {
         DataError::MissingFiles { missing, .. } => {
-            assert_eq!(missing, vec![root.join("trainannot/c.png"), root.join("train/d.png")]);
+            assert_eq!(
+                missing,
+                vec![root.join("trainannot/c.png"), root.join("train/d.png")]
+            );
         }
         e => panic!("unexpected {e}"),
     }
@@ -36,13 +48,21 @@ fn tiny_tree_and_missing_files() {
     }
     // Label 12 is out of range.
     common::png(&root.join("test").join("x.png"), &common::rgb(8, 8));
-    common::png(&root.join("testannot").join("x.png"), &common::label(8, 8, |_, _| 12));
-    assert!(matches!(camvid::open(root, CamVidSplit::Test).unwrap().load(0), Err(DataError::LabelOutOfRange { value: 12, .. })));
+    common::png(
+        &root.join("testannot").join("x.png"),
+        &common::label(8, 8, |_, _| 12),
+    );
+    assert!(matches!(
+        camvid::open(root, CamVidSplit::Test).unwrap().load(0),
+        Err(DataError::LabelOutOfRange { value: 12, .. })
+    ));
 }
 
 #[test]
 fn shared_camvid_mini() {
-    let Some(root) = patchlens_testutil::shared_asset("data/camvid-mini") else { return };
+    let Some(root) = patchlens_testutil::shared_asset("data/camvid-mini") else {
+        return;
+    };
     assert_eq!(CAMVID_CLASSES.len(), 11);
     let train = camvid::open(&root, CamVidSplit::Train).unwrap();
     let test = camvid::open(&root, CamVidSplit::Test).unwrap();
@@ -54,9 +74,19 @@ fn shared_camvid_mini() {
             assert_eq!((s.image.width, s.image.height), camvid::IMAGE_SIZE);
             classes.extend(s.label.data.iter().copied());
         }
-        assert_eq!(classes, (0..=11).collect::<BTreeSet<u8>>(), "{}", split.split);
+        assert_eq!(
+            classes,
+            (0..=11).collect::<BTreeSet<u8>>(),
+            "{}",
+            split.split
+        );
     }
     let spec = TileSpec::camvid(16).unwrap();
-    let n = test.tiles(&spec).take(6).map(|t| t.unwrap()).count();
-    assert_eq!(n, 6);
+    let tiles: Vec<_> = test.tiles(&spec).take(6).collect::<Result<_, _>>().unwrap();
+    assert_eq!(tiles.len(), 6);
+    assert!(
+        tiles
+            .iter()
+            .all(|t| t.patch_labels.as_ref().is_some_and(|p| p.len() == 196))
+    );
 }

@@ -39,7 +39,8 @@ pub fn png(path: &Path, img: &ImageU8) {
 /// Write an RGB JPEG (quality 95), creating parent folders.
 pub fn jpg(path: &Path, img: &ImageU8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let buf = image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).unwrap();
+    let buf =
+        image::RgbImage::from_raw(img.width as u32, img.height as u32, img.data.clone()).unwrap();
     let mut f = std::fs::File::create(path).unwrap();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 95);
     enc.encode_image(&buf).unwrap();

@@ -7,7 +7,10 @@ use patchlens_data::LabelCheck;
 use patchlens_data::davis::{self, DavisVersion};
 
 fn frame(root: &std::path::Path, seq: &str, f: &str, mask: &patchlens_image::ImageU8) {
-    common::jpg(&root.join(format!("JPEGImages/480p/{seq}/{f}.jpg")), &common::rgb(mask.width, mask.height));
+    common::jpg(
+        &root.join(format!("JPEGImages/480p/{seq}/{f}.jpg")),
+        &common::rgb(mask.width, mask.height),
+    );
     common::png(&root.join(format!("Annotations/480p/{seq}/{f}.png")), mask);
 }
 
@@ -16,7 +19,12 @@ fn davis2016_binary_masks_become_object_1() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     for f in ["00000", "00001"] {
-        frame(root, "bear", f, &common::label(16, 8, |x, _| if x < 4 { 255 } else { 0 }));
+        frame(
+            root,
+            "bear",
+            f,
+            &common::label(16, 8, |x, _| if x < 4 { 255 } else { 0 }),
+        );
     }
     frame(root, "cows", "00000", &common::label(16, 8, |_, _| 0));
     common::text(
@@ -24,7 +32,13 @@ fn davis2016_binary_masks_become_object_1() {
         "/JPEGImages/480p/cows/00000.jpg /Annotations/480p/cows/00000.png\n",
     );
     let all = davis::open(root, DavisVersion::Davis2016, None).unwrap();
-    assert_eq!(all.sequences.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["bear", "cows"]);
+    assert_eq!(
+        all.sequences
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["bear", "cows"]
+    );
     assert_eq!(all.num_frames(), 3);
     let bear = all.sequence("bear").unwrap();
     let f = all.load_frame(bear, 1).unwrap();
@@ -35,12 +49,26 @@ fn davis2016_binary_masks_become_object_1() {
     assert_eq!(val.sequences.len(), 1);
     assert!(val.sequence("bear").is_err());
     // A value other than 0/255 is out of range, or counted and zeroed on request.
-    frame(root, "bear", "00002", &common::label(16, 8, |x, _| if x == 0 { 128 } else { 0 }));
+    frame(
+        root,
+        "bear",
+        "00002",
+        &common::label(16, 8, |x, _| if x == 0 { 128 } else { 0 }),
+    );
     let all = davis::open(root, DavisVersion::Davis2016, None).unwrap();
     let bear = all.sequence("bear").unwrap();
-    assert!(matches!(all.load_frame(bear, 2), Err(DataError::LabelOutOfRange { value: 128, count: 8, .. })));
+    assert!(matches!(
+        all.load_frame(bear, 2),
+        Err(DataError::LabelOutOfRange {
+            value: 128,
+            count: 8,
+            ..
+        })
+    ));
     let lenient = all.clone().with_label_check(LabelCheck::CountAndReplace);
-    let f = lenient.load_frame(lenient.sequence("bear").unwrap(), 2).unwrap();
+    let f = lenient
+        .load_frame(lenient.sequence("bear").unwrap(), 2)
+        .unwrap();
     assert_eq!(f.out_of_range, vec![(128, 8)]);
     assert!(f.objects.is_empty());
 }
@@ -49,7 +77,12 @@ fn davis2016_binary_masks_become_object_1() {
 fn davis2017_palette_ids_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    frame(root, "dogs", "00000", &common::label(12, 6, |x, _| (x / 4) as u8));
+    frame(
+        root,
+        "dogs",
+        "00000",
+        &common::label(12, 6, |x, _| (x / 4) as u8),
+    );
     common::text(&root.join("ImageSets/2017/val.txt"), "dogs\n");
     let d = davis::open(root, DavisVersion::Davis2017, Some("val")).unwrap();
     let f = d.load_frame(&d.sequences[0], 0).unwrap();
@@ -57,7 +90,10 @@ fn davis2017_palette_ids_and_missing_files() {
     assert_eq!(f.mask.at(0, 11, 0), 2);
     // Missing: a listed sequence without folders, a frame without annotation.
     common::text(&root.join("ImageSets/2017/val.txt"), "dogs\ngoats\n");
-    common::jpg(&root.join("JPEGImages/480p/dogs/00001.jpg"), &common::rgb(12, 6));
+    common::jpg(
+        &root.join("JPEGImages/480p/dogs/00001.jpg"),
+        &common::rgb(12, 6),
+    );
     match davis::open(root, DavisVersion::Davis2017, Some("val")).unwrap_err() {
         DataError::MissingFiles { missing, .. } => {
             assert_eq!(missing.len(), 3, "{missing:?}");
@@ -67,15 +103,33 @@ fn davis2017_palette_ids_and_missing_files() {
         }
         e => panic!("unexpected {e}"),
     }
-    assert!(matches!(davis::open(root, DavisVersion::Davis2017, Some("train")), Err(DataError::MissingFiles { .. })));
+    assert!(matches!(
+        davis::open(root, DavisVersion::Davis2017, Some("train")),
+        Err(DataError::MissingFiles { .. })
+    ));
 }
 
 #[test]
 fn shared_davis2016_mini() {
-    let Some(root) = patchlens_testutil::shared_asset("data/davis2016-mini") else { return };
+    let Some(root) = patchlens_testutil::shared_asset("data/davis2016-mini") else {
+        return;
+    };
     let d = davis::open(&root, DavisVersion::Davis2016, None).unwrap();
-    let counts: Vec<(&str, usize)> = d.sequences.iter().map(|s| (s.name.as_str(), s.frames.len())).collect();
-    assert_eq!(counts, [("blackswan", 50), ("car-shadow", 40), ("dog", 60), ("kite-surf", 50), ("motocross-jump", 40)]);
+    let counts: Vec<(&str, usize)> = d
+        .sequences
+        .iter()
+        .map(|s| (s.name.as_str(), s.frames.len()))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("blackswan", 50),
+            ("car-shadow", 40),
+            ("dog", 60),
+            ("kite-surf", 50),
+            ("motocross-jump", 40)
+        ]
+    );
     for seq in &d.sequences {
         for i in [0, seq.frames.len() - 1] {
             let f = d.load_frame(seq, i).unwrap();

@@ -5,20 +5,28 @@ mod common;
 
 use std::path::Path;
 
-use patchlens_data::fair1m::{self, FAIR1M_CLASSES, FAIR1M_SUPERCATEGORIES, fill_polygon, rasterize};
+use patchlens_data::fair1m::{
+    self, FAIR1M_CLASSES, FAIR1M_SUPERCATEGORIES, fill_polygon, rasterize,
+};
 use patchlens_data::transforms::{Transform, TransformKind, transformation_set};
 use patchlens_data::{DataError, TileSpec};
 use patchlens_image::ImageU8;
 
 fn xml(objects: &[(&str, &[(f32, f32)])], size: Option<(usize, usize)>) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotation>\n  <source>\n    <filename>0.tif</filename>\n    <origin>GF2/GF3</origin>\n  </source>\n  <research>\n    <version>1.0</version>\n    <provider>Company/School of team</provider>\n    <author>team name</author>\n    <pluginname>FAIR1M</pluginname>\n    <pluginclass>object detection</pluginclass>\n    <time>2021-07-21</time>\n  </research>\n");
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<annotation>\n  <source>\n    <filename>0.tif</filename>\n    <origin>GF2/GF3</origin>\n  </source>\n  <research>\n    <version>1.0</version>\n    <provider>Company/School of team</provider>\n    <author>team name</author>\n    <pluginname>FAIR1M</pluginname>\n    <pluginclass>object detection</pluginclass>\n    <time>2021-07-21</time>\n  </research>\n",
+    );
     if let Some((w, h)) = size {
-        s += &format!("  <size>\n    <width>{w}</width>\n    <height>{h}</height>\n    <depth>3</depth>\n  </size>\n");
+        s += &format!(
+            "  <size>\n    <width>{w}</width>\n    <height>{h}</height>\n    <depth>3</depth>\n  </size>\n"
+        );
     }
     s += "  <objects>\n";
     for (name, pts) in objects {
         s += "    <object>\n      <coordinate>pixel</coordinate>\n      <type>rectangle</type>\n      <description>None</description>\n";
-        s += &format!("      <possibleresult>\n        <name>{name}</name>\n        <probability>1</probability>\n      </possibleresult>\n      <points>\n");
+        s += &format!(
+            "      <possibleresult>\n        <name>{name}</name>\n        <probability>1</probability>\n      </possibleresult>\n      <points>\n"
+        );
         for (x, y) in pts.iter().chain(std::iter::once(&pts[0])) {
             s += &format!("        <point>{x:.6},{y:.6}</point>\n");
         }
@@ -30,11 +38,29 @@ fn xml(objects: &[(&str, &[(f32, f32)])], size: Option<(usize, usize)>) -> Strin
 #[test]
 fn class_and_supercategory_tables() {
     assert_eq!(FAIR1M_CLASSES.len(), 37);
-    assert_eq!(FAIR1M_SUPERCATEGORIES, ["airplane", "ship", "vehicle", "court", "road"]);
-    let counts: Vec<usize> =
-        (1..=5u8).map(|s| (1..=37u8).filter(|&c| fair1m::supercategory(c) == s).count()).collect();
+    assert_eq!(
+        FAIR1M_SUPERCATEGORIES,
+        ["airplane", "ship", "vehicle", "court", "road"]
+    );
+    let counts: Vec<usize> = (1..=5u8)
+        .map(|s| {
+            (1..=37u8)
+                .filter(|&c| fair1m::supercategory(c) == s)
+                .count()
+        })
+        .collect();
     assert_eq!(counts, [11, 9, 10, 4, 3], "FAIR1M's official grouping");
-    for (name, sup) in [("Boeing737", 1), ("A350", 1), ("Warship", 2), ("Motorboat", 2), ("Small Car", 3), ("Excavator", 3), ("Tennis Court", 4), ("Roundabout", 5), ("Bridge", 5)] {
+    for (name, sup) in [
+        ("Boeing737", 1),
+        ("A350", 1),
+        ("Warship", 2),
+        ("Motorboat", 2),
+        ("Small Car", 3),
+        ("Excavator", 3),
+        ("Tennis Court", 4),
+        ("Roundabout", 5),
+        ("Bridge", 5),
+    ] {
         let id = fair1m::class_id(name).unwrap();
         assert_eq!(fair1m::supercategory(id), sup, "{name}");
     }
@@ -61,41 +87,84 @@ fn polygon_fill_hand_worked() {
     fill_polygon(&mut m, &[(4.0, 1.0), (7.0, 4.0), (4.0, 7.0), (1.0, 4.0)], 1);
     for y in 0..9i32 {
         for x in 0..9i32 {
-            assert_eq!(m.at(y as usize, x as usize, 0) == 1, (x - 4).abs() + (y - 4).abs() <= 3, "({x},{y})");
+            assert_eq!(
+                m.at(y as usize, x as usize, 0) == 1,
+                (x - 4).abs() + (y - 4).abs() <= 3,
+                "({x},{y})"
+            );
         }
     }
     // Partly outside: clipped, no panic.
     let mut m = ImageU8::new(4, 4, 1);
-    fill_polygon(&mut m, &[(-10.0, -10.0), (2.0, -10.0), (2.0, 2.0), (-10.0, 2.0)], 3);
+    fill_polygon(
+        &mut m,
+        &[(-10.0, -10.0), (2.0, -10.0), (2.0, 2.0), (-10.0, 2.0)],
+        3,
+    );
     assert_eq!(m.data.iter().filter(|&&v| v == 3).count(), 9);
 }
 
 #[test]
 fn parses_official_xml_and_dota() {
     let p = Path::new("chip.xml");
-    let text = xml(&[("Small Car", &[(2.0, 1.0), (5.0, 1.0), (5.0, 3.0), (2.0, 3.0)]), ("Boeing747", &[(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])], Some((8, 6)));
+    let text = xml(
+        &[
+            (
+                "Small Car",
+                &[(2.0, 1.0), (5.0, 1.0), (5.0, 3.0), (2.0, 3.0)],
+            ),
+            ("Boeing747", &[(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)]),
+        ],
+        Some((8, 6)),
+    );
     let a = fair1m::parse_xml(p, &text).unwrap();
     assert_eq!(a.size, Some((8, 6)));
     assert_eq!(a.objects.len(), 2);
-    assert_eq!(a.objects[0].class_id, fair1m::class_id("Small Car").unwrap());
+    assert_eq!(
+        a.objects[0].class_id,
+        fair1m::class_id("Small Car").unwrap()
+    );
     assert_eq!(a.objects[0].points.len(), 4, "closing point dropped");
     let m = rasterize(&a, 8, 6);
     assert_eq!(m.at(2, 4, 0), 21);
     assert_eq!(m.at(1, 2, 0), 2, "later object overwrites");
-    let d = fair1m::parse_dota(p, "imagesource:GF2\ngsd:0.8\n2 1 5 1 5 3 2 3 Small_Car 0\n0 0 3 0 3 3 0 3 Tennis Court 1\n").unwrap();
-    assert_eq!(d.objects.iter().map(|o| o.class_id).collect::<Vec<_>>(), [21, 32]);
+    let d = fair1m::parse_dota(
+        p,
+        "imagesource:GF2\ngsd:0.8\n2 1 5 1 5 3 2 3 Small_Car 0\n0 0 3 0 3 3 0 3 Tennis Court 1\n",
+    )
+    .unwrap();
+    assert_eq!(
+        d.objects.iter().map(|o| o.class_id).collect::<Vec<_>>(),
+        [21, 32]
+    );
     // Errors name the value.
-    let e = fair1m::parse_xml(p, &xml(&[("Zeppelin", &[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)])], None)).unwrap_err();
+    let e = fair1m::parse_xml(
+        p,
+        &xml(&[("Zeppelin", &[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0)])], None),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("Zeppelin"));
     let e = fair1m::parse_xml(p, &text.replace("5.000000,3.000000", "5.0;3.0")).unwrap_err();
     assert!(e.to_string().contains("5.0;3.0"), "{e}");
     assert!(fair1m::parse_dota(p, "1 2 3 4 Small_Car\n").is_err());
-    assert!(fair1m::parse_xml(p, &xml(&[("Van", &[(0.0, 0.0), (1.0, 1.0), (0.0, 0.0)])], None)).is_err());
+    assert!(
+        fair1m::parse_xml(
+            p,
+            &xml(&[("Van", &[(0.0, 0.0), (1.0, 1.0), (0.0, 0.0)])], None)
+        )
+        .is_err()
+    );
 }
 
 fn write_chip(root: &Path, id: &str, objects: &[(&str, &[(f32, f32)])]) {
-    common::png(&root.join("images").join(format!("{id}.png")), &common::rgb(480, 480));
-    common::text(&root.join("labelXml").join(format!("{id}.xml")), &xml(objects, Some((480, 480))));
+    common::png(
+        &root.join("images").join(format!("{id}.png")),
+        &common::rgb(480, 480),
+    );
+    common::text(
+        &root.join("labelXml").join(format!("{id}.xml")),
+        &xml(objects, Some((480, 480))),
+    );
 }
 
 #[test]
@@ -103,7 +172,11 @@ fn chip_folder_selection_and_transforms() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let sq = |x: f32, y: f32, s: f32| vec![(x, y), (x + s, y), (x + s, y + s), (x, y + s)];
-    let (a, b, c) = (sq(10.0, 10.0, 100.0), sq(300.0, 300.0, 120.0), sq(250.0, 20.0, 60.0));
+    let (a, b, c) = (
+        sq(10.0, 10.0, 100.0),
+        sq(300.0, 300.0, 120.0),
+        sq(250.0, 20.0, 60.0),
+    );
     write_chip(root, "c1", &[("Small Car", &a), ("Warship", &b)]);
     write_chip(root, "c2", &[("Small Car", &c), ("Bridge", &a)]);
     let f = fair1m::open(root).unwrap();
@@ -117,14 +190,28 @@ fn chip_folder_selection_and_transforms() {
     // Classes present: Small Car (c1 tile 0,0; c2 tile 0,1), Warship (c1 tiles (1,1),(1,1)...), Bridge (c2 0,0).
     // One tile per class -> 3 tiles, each containing its class; Bridge and Warship tiles are forced.
     assert_eq!(sel.tiles.len(), 3);
-    assert!(sel.tiles.iter().any(|k| k.image_id == "c2" && (k.row, k.col) == (0, 0)));
-    assert!(sel.tiles.iter().any(|k| k.image_id == "c1" && (k.row, k.col) == (1, 1)));
+    assert!(
+        sel.tiles
+            .iter()
+            .any(|k| k.image_id == "c2" && (k.row, k.col) == (0, 0))
+    );
+    assert!(
+        sel.tiles
+            .iter()
+            .any(|k| k.image_id == "c1" && (k.row, k.col) == (1, 1))
+    );
     assert_eq!(sel, f.select_tiles(&spec, 1, 5).unwrap());
-    let raw: Vec<_> = f.selected_tiles(&spec, &sel).collect::<Result<_, _>>().unwrap();
+    let raw: Vec<_> = f
+        .selected_tiles(&spec, &sel)
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(raw.len(), 3);
     // Transforms: rotation keeps most correspondences, blur is the identity.
     for t in transformation_set(&TransformKind::ALL) {
-        let out: Vec<_> = f.transformed_tiles(&spec, &sel, t, 1).collect::<Result<_, _>>().unwrap();
+        let out: Vec<_> = f
+            .transformed_tiles(&spec, &sel, t, 1)
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(out.len(), 3, "{}", t.label());
         for (orig, tr) in &out {
             assert_eq!(tr.correspondence.map.len(), 196);
@@ -134,7 +221,12 @@ fn chip_folder_selection_and_transforms() {
                 assert_eq!(tr.correspondence.valid(), 196);
                 assert_eq!(tr.mask.as_ref(), orig.mask.as_ref());
             } else {
-                assert!(tr.correspondence.valid() > 120, "{} {}", t.label(), tr.correspondence.valid());
+                assert!(
+                    tr.correspondence.valid() > 120,
+                    "{} {}",
+                    t.label(),
+                    tr.correspondence.valid()
+                );
             }
         }
     }
@@ -145,18 +237,26 @@ fn chip_folder_selection_and_transforms() {
 fn missing_files_and_size_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    assert!(matches!(fair1m::open(root), Err(DataError::MissingFiles { missing, .. }) if missing.len() == 2));
+    assert!(
+        matches!(fair1m::open(root), Err(DataError::MissingFiles { missing, .. }) if missing.len() == 2)
+    );
     write_chip(root, "c1", &[]);
     common::png(&root.join("images/c2.png"), &common::rgb(8, 8));
     common::text(&root.join("labelXml/c3.xml"), &xml(&[], None));
     match fair1m::open(root).unwrap_err() {
         DataError::MissingFiles { missing, .. } => {
-            assert_eq!(missing, vec![root.join("labelXml/c2.xml"), root.join("images/c3.png")]);
+            assert_eq!(
+                missing,
+                vec![root.join("labelXml/c2.xml"), root.join("images/c3.png")]
+            );
         }
         e => panic!("unexpected {e}"),
     }
     std::fs::remove_file(root.join("labelXml/c3.xml")).unwrap();
     common::text(&root.join("labelXml/c2.xml"), &xml(&[], Some((9, 8))));
     let f = fair1m::open(root).unwrap();
-    assert!(matches!(f.load_chip(1), Err(DataError::SizeMismatch { .. })));
+    assert!(matches!(
+        f.load_chip(1),
+        Err(DataError::SizeMismatch { .. })
+    ));
 }

@@ -12,26 +12,69 @@ use patchlens_data::{TileSpec, tile_image};
 
 #[test]
 fn scenes_are_deterministic_and_seed_dependent() {
-    let cfg = SyntheticConfig { seed: 11, ..SyntheticConfig::default() };
+    let cfg = SyntheticConfig {
+        seed: 11,
+        ..SyntheticConfig::default()
+    };
     let a = scene(&cfg, 7).unwrap();
     let b = scene(&cfg, 7).unwrap();
     assert_eq!(a, b);
     assert_ne!(a.image, scene(&cfg, 8).unwrap().image);
-    assert_ne!(a.image, scene(&SyntheticConfig { seed: 12, ..cfg.clone() }, 7).unwrap().image);
+    assert_ne!(
+        a.image,
+        scene(
+            &SyntheticConfig {
+                seed: 12,
+                ..cfg.clone()
+            },
+            7
+        )
+        .unwrap()
+        .image
+    );
     assert_eq!(a.id, "synthetic_11_7");
-    assert_eq!((a.image.width, a.image.height, a.image.channels), (224, 224, 3));
-    assert!(SyntheticConfig { num_classes: 0, ..cfg.clone() }.validate().is_err());
-    assert!(scene(&SyntheticConfig { min_objects: 5, max_objects: 2, ..cfg }, 0).is_err());
+    assert_eq!(
+        (a.image.width, a.image.height, a.image.channels),
+        (224, 224, 3)
+    );
+    assert!(
+        SyntheticConfig {
+            num_classes: 0,
+            ..cfg.clone()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        scene(
+            &SyntheticConfig {
+                min_objects: 5,
+                max_objects: 2,
+                ..cfg
+            },
+            0
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn masks_agree_with_objects() {
-    let cfg = SyntheticConfig { seed: 3, ..SyntheticConfig::default() };
+    let cfg = SyntheticConfig {
+        seed: 3,
+        ..SyntheticConfig::default()
+    };
     for s in scenes(&cfg, 0..20) {
         let s = s.unwrap();
         assert!((3..=8).contains(&s.objects.len()));
         let mut count: BTreeMap<u8, u64> = BTreeMap::new();
-        for (i, (&inst, &cls)) in s.instance_mask.data.iter().zip(&s.class_mask.data).enumerate() {
+        for (i, (&inst, &cls)) in s
+            .instance_mask
+            .data
+            .iter()
+            .zip(&s.class_mask.data)
+            .enumerate()
+        {
             if inst == 0 {
                 assert_eq!(cls, 0);
                 continue;
@@ -45,7 +88,10 @@ fn masks_agree_with_objects() {
             *count.entry(inst).or_default() += 1;
         }
         for o in &s.objects {
-            assert_eq!(count.get(&o.pose.instance).copied().unwrap_or(0), o.visible_pixels);
+            assert_eq!(
+                count.get(&o.pose.instance).copied().unwrap_or(0),
+                o.visible_pixels
+            );
             assert_eq!(o.visible_box.is_none(), o.visible_pixels == 0);
         }
         // The topmost object is fully visible: its pixel count equals its shape's area at its pose.
@@ -55,7 +101,10 @@ fn masks_agree_with_objects() {
         let mut area = 0;
         for y in 0..224 {
             for x in 0..224 {
-                let (dx, dy) = ((x as f32 + 0.5 - top.pose.centre.0) / top.pose.radius, (y as f32 + 0.5 - top.pose.centre.1) / top.pose.radius);
+                let (dx, dy) = (
+                    (x as f32 + 0.5 - top.pose.centre.0) / top.pose.radius,
+                    (y as f32 + 0.5 - top.pose.centre.1) / top.pose.radius,
+                );
                 if inside(shape, cos * dx + sin * dy, -sin * dx + cos * dy) {
                     area += 1;
                 }
@@ -72,8 +121,16 @@ fn shapes_hand_worked() {
     assert!(inside(Shape::Diamond, 0.5, 0.5) && !inside(Shape::Diamond, 0.6, 0.5));
     assert!(inside(Shape::Cross, 0.9, 0.1) && !inside(Shape::Cross, 0.5, 0.5));
     // Every (shape, texture) pair is distinct for the 64 allowed classes.
-    let pairs: std::collections::BTreeSet<String> =
-        (1..=64u8).map(|k| format!("{:?}{:?}{}", class_style(k).shape, class_style(k).texture, class_style(k).frequency)).collect();
+    let pairs: std::collections::BTreeSet<String> = (1..=64u8)
+        .map(|k| {
+            format!(
+                "{:?}{:?}{}",
+                class_style(k).shape,
+                class_style(k).texture,
+                class_style(k).frequency
+            )
+        })
+        .collect();
     assert_eq!(pairs.len(), 64);
 }
 
@@ -105,7 +162,10 @@ fn patch_means(cfg: &SyntheticConfig, range: std::ops::Range<usize>) -> Vec<([f3
 fn mean_colour_classifier_is_far_from_perfect() {
     // Nearest-centroid on per-patch mean colour, trained on 150 scenes, tested on 50 others,
     // over object patches (labels 1..=8). With 8 classes chance is 12.5%.
-    let cfg = SyntheticConfig { seed: 5, ..SyntheticConfig::default() };
+    let cfg = SyntheticConfig {
+        seed: 5,
+        ..SyntheticConfig::default()
+    };
     let train = patch_means(&cfg, 0..150);
     let test = patch_means(&cfg, 150..200);
     let mut sums = [[0f64; 4]; 9];
@@ -115,12 +175,25 @@ fn mean_colour_classifier_is_far_from_perfect() {
         }
         sums[*l as usize][3] += 1.0;
     }
-    let cents: Vec<[f64; 3]> = sums.iter().map(|s| [s[0] / s[3].max(1.0), s[1] / s[3].max(1.0), s[2] / s[3].max(1.0)]).collect();
+    let cents: Vec<[f64; 3]> = sums
+        .iter()
+        .map(|s| {
+            [
+                s[0] / s[3].max(1.0),
+                s[1] / s[3].max(1.0),
+                s[2] / s[3].max(1.0),
+            ]
+        })
+        .collect();
     let (mut right, mut n) = (0, 0);
     for (m, l) in test.iter().filter(|(_, l)| *l > 0) {
         let best = (1..=8)
             .min_by(|&a, &b| {
-                let d = |k: usize| (0..3).map(|c| (m[c] as f64 - cents[k][c]).powi(2)).sum::<f64>();
+                let d = |k: usize| {
+                    (0..3)
+                        .map(|c| (m[c] as f64 - cents[k][c]).powi(2))
+                        .sum::<f64>()
+                };
                 d(a).partial_cmp(&d(b)).unwrap()
             })
             .unwrap();
@@ -130,12 +203,18 @@ fn mean_colour_classifier_is_far_from_perfect() {
     let acc = right as f64 / n as f64;
     eprintln!("mean-colour nearest-centroid accuracy on object patches: {acc:.3} over {n} patches");
     assert!(n > 1000);
-    assert!(acc < 0.5, "colour alone must not solve the benchmark (accuracy {acc})");
+    assert!(
+        acc < 0.5,
+        "colour alone must not solve the benchmark (accuracy {acc})"
+    );
 }
 
 #[test]
 fn videos_track_moving_occluding_objects() {
-    let cfg = VideoConfig { frames: 12, ..VideoConfig::default() };
+    let cfg = VideoConfig {
+        frames: 12,
+        ..VideoConfig::default()
+    };
     let mut occluded = 0;
     let mut moved = 0;
     for i in 0..4 {
@@ -149,7 +228,12 @@ fn videos_track_moving_occluding_objects() {
                 assert_eq!(track.start.class, o.class, "class constant along a track");
                 let [x1, y1, x2, y2] = o.bbox;
                 assert!(x1 >= 0.0 && y1 >= 0.0 && x2 <= 448.0 && y2 <= 224.0 && x1 < x2 && y1 < y2);
-                let n = f.instance_mask.data.iter().filter(|&&t| t == o.track_id).count() as u64;
+                let n = f
+                    .instance_mask
+                    .data
+                    .iter()
+                    .filter(|&&t| t == o.track_id)
+                    .count() as u64;
                 assert_eq!(n, o.visible_pixels);
                 assert!(o.visible_fraction > 0.0 && o.visible_fraction <= 1.0 + 1e-6);
                 occluded += (o.visible_fraction < 0.95) as usize;
@@ -157,7 +241,11 @@ fn videos_track_moving_occluding_objects() {
         }
         let p0 = v.poses(0);
         let p11 = v.poses(11);
-        moved += p0.iter().zip(&p11).filter(|(a, b)| a.centre != b.centre).count();
+        moved += p0
+            .iter()
+            .zip(&p11)
+            .filter(|(a, b)| a.centre != b.centre)
+            .count();
         assert!(v.frame(12).is_err());
     }
     assert!(occluded > 0, "some objects occlude others");
@@ -180,7 +268,10 @@ fn transformation_set_with_exact_correspondences() {
                 assert_eq!(corr.valid(), 196);
                 assert_ne!(tr.image, ts.image, "{}", tr.transform.label());
             }
-            TransformKind::Shift => assert!(corr.map.iter().enumerate().all(|(i, &m)| m == i as i32), "sub-patch shifts keep identity"),
+            TransformKind::Shift => assert!(
+                corr.map.iter().enumerate().all(|(i, &m)| m == i as i32),
+                "sub-patch shifts keep identity"
+            ),
             _ => {}
         }
         // The label under each transformed patch centre mostly equals the label of its corresponding
@@ -192,9 +283,17 @@ fn transformation_set_with_exact_correspondences() {
                 same += (labels[p] == orig_labels[m as usize]) as usize;
             }
         }
-        assert!(n > 100 && same as f64 / n as f64 > 0.85, "{}: {same}/{n}", tr.transform.label());
+        assert!(
+            n > 100 && same as f64 / n as f64 > 0.85,
+            "{}: {same}/{n}",
+            tr.transform.label()
+        );
     }
     // Rotation by 20 degrees loses some correspondences at the tile corners.
-    let rot4 = ts.transformed.iter().find(|t| t.transform.label() == "rotate4").unwrap();
+    let rot4 = ts
+        .transformed
+        .iter()
+        .find(|t| t.transform.label() == "rotate4")
+        .unwrap();
     assert!(rot4.correspondence.valid() < 196);
 }

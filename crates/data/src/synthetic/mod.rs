@@ -24,7 +24,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, invalid};
-use render::{Background, ObjectPose, PALETTE, PREFERRED_COLOUR_PROB, class_style, render, splitmix64, visible_boxes};
+use render::{
+    Background, ObjectPose, PALETTE, PREFERRED_COLOUR_PROB, class_style, render, splitmix64,
+    visible_boxes,
+};
 
 /// Parameters of the synthetic scene generator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,7 +49,14 @@ pub struct SyntheticConfig {
 impl Default for SyntheticConfig {
     /// 8 classes, 224² scenes, 3–8 objects of radius 20–52 px, seed 0.
     fn default() -> Self {
-        Self { num_classes: 8, size: 224, min_objects: 3, max_objects: 8, radius: [20.0, 52.0], seed: 0 }
+        Self {
+            num_classes: 8,
+            size: 224,
+            min_objects: 3,
+            max_objects: 8,
+            radius: [20.0, 52.0],
+            seed: 0,
+        }
     }
 }
 
@@ -60,18 +70,28 @@ impl SyntheticConfig {
             return Err(invalid("size", self.size, "must be at least 16"));
         }
         if self.min_objects > self.max_objects || self.max_objects > 255 {
-            return Err(invalid("objects", format!("{}..={}", self.min_objects, self.max_objects), "need min <= max <= 255"));
+            return Err(invalid(
+                "objects",
+                format!("{}..={}", self.min_objects, self.max_objects),
+                "need min <= max <= 255",
+            ));
         }
         let [a, b] = self.radius;
         if !(a > 0.0 && a <= b && b.is_finite()) {
-            return Err(invalid("radius", format!("{a}..{b}"), "need 0 < min <= max"));
+            return Err(invalid(
+                "radius",
+                format!("{a}..{b}"),
+                "need 0 < min <= max",
+            ));
         }
         Ok(())
     }
 
     /// Class names `["background", "class01", …]`, index = class id.
     pub fn class_names(&self) -> Vec<String> {
-        std::iter::once("background".to_owned()).chain((1..=self.num_classes).map(|k| format!("class{k:02}"))).collect()
+        std::iter::once("background".to_owned())
+            .chain((1..=self.num_classes).map(|k| format!("class{k:02}")))
+            .collect()
     }
 }
 
@@ -116,13 +136,26 @@ pub(crate) fn random_background<R: Rng>(rng: &mut R) -> Background {
     if b >= a {
         b += 1;
     }
-    Background { colours: (a, b), cell: rng.random_range(24.0..64.0), seed: rng.random() }
+    Background {
+        colours: (a, b),
+        cell: rng.random_range(24.0..64.0),
+        seed: rng.random(),
+    }
 }
 
-pub(crate) fn random_object<R: Rng>(rng: &mut R, cfg: &SyntheticConfig, instance: u8, extent: f32) -> ObjectPose {
+pub(crate) fn random_object<R: Rng>(
+    rng: &mut R,
+    cfg: &SyntheticConfig,
+    instance: u8,
+    extent: f32,
+) -> ObjectPose {
     let class = rng.random_range(1..=cfg.num_classes);
     let style = class_style(class);
-    let first = if rng.random_bool(PREFERRED_COLOUR_PROB) { style.preferred_colour } else { rng.random_range(0..PALETTE.len()) };
+    let first = if rng.random_bool(PREFERRED_COLOUR_PROB) {
+        style.preferred_colour
+    } else {
+        rng.random_range(0..PALETTE.len())
+    };
     let mut second = rng.random_range(0..PALETTE.len() - 1);
     if second >= first {
         second += 1;
@@ -132,7 +165,10 @@ pub(crate) fn random_object<R: Rng>(rng: &mut R, cfg: &SyntheticConfig, instance
     ObjectPose {
         instance,
         class,
-        centre: (rng.random_range(margin..extent - margin), rng.random_range(margin..extent - margin)),
+        centre: (
+            rng.random_range(margin..extent - margin),
+            rng.random_range(margin..extent - margin),
+        ),
         radius,
         angle: rng.random_range(0.0..std::f32::consts::TAU),
         colours: (first, second),
@@ -147,7 +183,9 @@ pub fn scene_layout(cfg: &SyntheticConfig, index: usize) -> Result<(Background, 
     let background = random_background(&mut rng);
     let n = rng.random_range(cfg.min_objects..=cfg.max_objects);
     let size = cfg.size as f32;
-    let objects = (0..n).map(|i| random_object(&mut rng, cfg, i as u8 + 1, size)).collect();
+    let objects = (0..n)
+        .map(|i| random_object(&mut rng, cfg, i as u8 + 1, size))
+        .collect();
     Ok((background, objects))
 }
 
@@ -160,21 +198,43 @@ pub fn scene(cfg: &SyntheticConfig, index: usize) -> Result<Scene> {
     let objects = poses
         .into_iter()
         .zip(vis)
-        .map(|(pose, v)| SceneObject { pose, visible_box: v.map(|b| b.0), visible_pixels: v.map_or(0, |b| b.1) })
+        .map(|(pose, v)| SceneObject {
+            pose,
+            visible_box: v.map(|b| b.0),
+            visible_pixels: v.map_or(0, |b| b.1),
+        })
         .collect();
     Ok(Scene {
         index,
         id: format!("synthetic_{}_{index}", cfg.seed),
-        image: ImageU8 { width: s, height: s, channels: 3, data: r.rgb },
-        class_mask: ImageU8 { width: s, height: s, channels: 1, data: r.class },
-        instance_mask: ImageU8 { width: s, height: s, channels: 1, data: r.instance },
+        image: ImageU8 {
+            width: s,
+            height: s,
+            channels: 3,
+            data: r.rgb,
+        },
+        class_mask: ImageU8 {
+            width: s,
+            height: s,
+            channels: 1,
+            data: r.class,
+        },
+        instance_mask: ImageU8 {
+            width: s,
+            height: s,
+            channels: 1,
+            data: r.instance,
+        },
         objects,
         background,
     })
 }
 
 /// Iterate over scenes `range` lazily.
-pub fn scenes(cfg: &SyntheticConfig, range: std::ops::Range<usize>) -> impl Iterator<Item = Result<Scene>> + '_ {
+pub fn scenes(
+    cfg: &SyntheticConfig,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = Result<Scene>> + '_ {
     range.map(move |i| scene(cfg, i))
 }
 
@@ -183,6 +243,10 @@ pub fn split_range(split: &str, n_train: usize, n_val: usize) -> Result<std::ops
     match split {
         "train" => Ok(0..n_train),
         "val" => Ok(n_train..n_train + n_val),
-        other => Err(crate::error::DataError::UnknownSplit { dataset: "synthetic", name: other.to_owned(), known: "train, val".into() }),
+        other => Err(crate::error::DataError::UnknownSplit {
+            dataset: "synthetic",
+            name: other.to_owned(),
+            known: "train, val".into(),
+        }),
     }
 }

@@ -177,23 +177,13 @@ pub fn splitmix64(mut z: u64) -> u64 {
 }
 
 fn hash2(seed: u64, x: i64, y: i64) -> u64 {
-    splitmix64(seed ^ splitmix64((x as u64).wrapping_mul(0x1000_0000_01B3) ^ (y as u64).rotate_left(32)))
+    splitmix64(
+        seed ^ splitmix64((x as u64).wrapping_mul(0x1000_0000_01B3) ^ (y as u64).rotate_left(32)),
+    )
 }
 
 fn unit(h: u64) -> f32 {
     (h >> 40) as f32 / (1u64 << 24) as f32
-}
-
-fn smooth_noise(seed: u64, x: f32, y: f32, cell: f32) -> f32 {
-    let (fx, fy) = (x / cell, y / cell);
-    let (x0, y0) = (fx.floor(), fy.floor());
-    let (tx, ty) = (fx - x0, fy - y0);
-    let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
-    let (ix, iy) = (x0 as i64, y0 as i64);
-    let v = |dx: i64, dy: i64| unit(hash2(seed, ix + dx, iy + dy));
-    let a = v(0, 0) + (v(1, 0) - v(0, 0)) * sx;
-    let b = v(0, 1) + (v(1, 1) - v(0, 1)) * sx;
-    a + (b - a) * sy
 }
 
 /// Whether local point `(u, v)` is inside `shape`.
@@ -222,7 +212,10 @@ pub fn texture_value(texture: Texture, freq: f32, u: f32, v: f32, seed: u64) -> 
         Texture::Stripes => step((freq * PI * u).sin()),
         Texture::Checker => step((freq * PI * u).sin() * (freq * PI * v).sin()),
         Texture::Dots => {
-            let (a, b) = ((u * freq).rem_euclid(1.0) - 0.5, (v * freq).rem_euclid(1.0) - 0.5);
+            let (a, b) = (
+                (u * freq).rem_euclid(1.0) - 0.5,
+                (v * freq).rem_euclid(1.0) - 0.5,
+            );
             if a * a + b * b < 0.09 { 1.0 } else { 0.0 }
         }
         Texture::Rings => step((freq * PI * (u * u + v * v).sqrt()).sin()),
@@ -230,7 +223,11 @@ pub fn texture_value(texture: Texture, freq: f32, u: f32, v: f32, seed: u64) -> 
         Texture::Gradient => ((u * u + v * v).sqrt()).min(1.0),
         Texture::Zigzag => step((freq * PI * u + 2.0 * (freq * PI * v).sin()).sin()),
         Texture::Speckle => {
-            let h = hash2(seed, (u * 12.0 * freq).floor() as i64, (v * 12.0 * freq).floor() as i64);
+            let h = hash2(
+                seed,
+                (u * 12.0 * freq).floor() as i64,
+                (v * 12.0 * freq).floor() as i64,
+            );
             if unit(h) < 0.15 { 1.0 } else { 0.0 }
         }
     }
@@ -239,20 +236,79 @@ pub fn texture_value(texture: Texture, freq: f32, u: f32, v: f32, seed: u64) -> 
 /// Render a background plus objects (painted in order, later ones occlude earlier ones) into a
 /// `width × height` canvas. `view` maps an output pixel centre `(x + 0.5, y + 0.5)` to scene coordinates
 /// `(a·x' + b·y' + c, d·x' + e·y' + f)` given as `[a, b, c, d, e, f]` (identity: `[1, 0, 0, 0, 1, 0]`).
-pub fn render(width: usize, height: usize, background: &Background, objects: &[ObjectPose], view: [f32; 6]) -> Rendered {
+pub fn render(
+    width: usize,
+    height: usize,
+    background: &Background,
+    objects: &[ObjectPose],
+    view: [f32; 6],
+) -> Rendered {
     let n = width * height;
-    let mut out = Rendered { width, height, rgb: vec![0; n * 3], class: vec![0; n], instance: vec![0; n] };
+    let mut out = Rendered {
+        width,
+        height,
+        rgb: vec![0; n * 3],
+        class: vec![0; n],
+        instance: vec![0; n],
+    };
     let map = |x: usize, y: usize| {
         let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-        (view[0] * px + view[1] * py + view[2], view[3] * px + view[4] * py + view[5])
+        (
+            view[0] * px + view[1] * py + view[2],
+            view[3] * px + view[4] * py + view[5],
+        )
     };
-    let (ca, cb) = (PALETTE[background.colours.0 % PALETTE.len()], PALETTE[background.colours.1 % PALETTE.len()]);
+    let (ca, cb) = (
+        PALETTE[background.colours.0 % PALETTE.len()],
+        PALETTE[background.colours.1 % PALETTE.len()],
+    );
+    // Lattice values of the smooth noise over the scene-coordinate extent of the canvas, computed once.
+    let corners = [
+        map(0, 0),
+        map(width.max(1) - 1, 0),
+        map(0, height.max(1) - 1),
+        map(width.max(1) - 1, height.max(1) - 1),
+    ];
+    let cell = background.cell;
+    let lx0 = (corners.iter().map(|c| c.0).fold(f32::INFINITY, f32::min) / cell).floor() as i64 - 1;
+    let ly0 = (corners.iter().map(|c| c.1).fold(f32::INFINITY, f32::min) / cell).floor() as i64 - 1;
+    let lx1 = (corners
+        .iter()
+        .map(|c| c.0)
+        .fold(f32::NEG_INFINITY, f32::max)
+        / cell)
+        .floor() as i64
+        + 2;
+    let ly1 = (corners
+        .iter()
+        .map(|c| c.1)
+        .fold(f32::NEG_INFINITY, f32::max)
+        / cell)
+        .floor() as i64
+        + 2;
+    let lw = (lx1 - lx0 + 1) as usize;
+    let lattice: Vec<f32> = (ly0..=ly1)
+        .flat_map(|iy| (lx0..=lx1).map(move |ix| unit(hash2(background.seed, ix, iy))))
+        .collect();
+    let grain_seed = splitmix64(background.seed ^ 0xA5A5);
     for y in 0..height {
         for x in 0..width {
             let (sx, sy) = map(x, y);
-            let t = smooth_noise(background.seed, sx, sy, background.cell);
-            let t = (t * 1.6 - 0.3).clamp(0.0, 1.0);
-            let g = (unit(hash2(background.seed ^ 0xA5A5, sx.floor() as i64, sy.floor() as i64)) - 0.5) * 24.0;
+            let (fx, fy) = (sx / cell, sy / cell);
+            let (x0, y0) = (fx.floor(), fy.floor());
+            let (tx, ty) = (fx - x0, fy - y0);
+            let (tx, ty) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
+            let (ix, iy) = (((x0 as i64) - lx0) as usize, ((y0 as i64) - ly0) as usize);
+            let at = |dx: usize, dy: usize| lattice[(iy + dy) * lw + ix + dx];
+            let a = at(0, 0) + (at(1, 0) - at(0, 0)) * tx;
+            let b = at(0, 1) + (at(1, 1) - at(0, 1)) * tx;
+            let t = ((a + (b - a) * ty) * 1.6 - 0.3).clamp(0.0, 1.0);
+            let gh = splitmix64(
+                grain_seed
+                    ^ ((sx.floor() as i64 as u64) << 32)
+                    ^ (sy.floor() as i64 as u64 & 0xFFFF_FFFF),
+            );
+            let g = (unit(gh) - 0.5) * 24.0;
             let i = (y * width + x) * 3;
             for c in 0..3 {
                 let v = ca[c] as f32 * (1.0 - t) + cb[c] as f32 * t + g;
@@ -264,7 +320,10 @@ pub fn render(width: usize, height: usize, background: &Background, objects: &[O
         let style = class_style(o.class);
         let (x0, x1, y0, y1) = pixel_rect(o, view, width, height);
         let (sin, cos) = o.angle.sin_cos();
-        let (c1, c2) = (PALETTE[o.colours.0 % PALETTE.len()], PALETTE[o.colours.1 % PALETTE.len()]);
+        let (c1, c2) = (
+            PALETTE[o.colours.0 % PALETTE.len()],
+            PALETTE[o.colours.1 % PALETTE.len()],
+        );
         let tex_seed = splitmix64(o.instance as u64 ^ ((o.class as u64) << 8));
         for y in y0..y1 {
             for x in x0..x1 {
@@ -290,7 +349,12 @@ pub fn render(width: usize, height: usize, background: &Background, objects: &[O
 }
 
 /// The output-pixel rectangle `(x0, x1, y0, y1)` (exclusive ends) that can contain object `o`.
-fn pixel_rect(o: &ObjectPose, view: [f32; 6], width: usize, height: usize) -> (usize, usize, usize, usize) {
+fn pixel_rect(
+    o: &ObjectPose,
+    view: [f32; 6],
+    width: usize,
+    height: usize,
+) -> (usize, usize, usize, usize) {
     let det = view[0] * view[4] - view[1] * view[3];
     if det.abs() <= 1e-12 {
         return (0, width, 0, height);
@@ -298,14 +362,40 @@ fn pixel_rect(o: &ObjectPose, view: [f32; 6], width: usize, height: usize) -> (u
     let reach = o.radius * std::f32::consts::SQRT_2 + 1.0;
     let inv = |sx: f32, sy: f32| {
         let (dx, dy) = (sx - view[2], sy - view[5]);
-        ((view[4] * dx - view[1] * dy) / det, (-view[3] * dx + view[0] * dy) / det)
+        (
+            (view[4] * dx - view[1] * dy) / det,
+            (-view[3] * dx + view[0] * dy) / det,
+        )
     };
-    let corners = [(-reach, -reach), (reach, -reach), (-reach, reach), (reach, reach)]
-        .map(|(a, b)| inv(o.centre.0 + a, o.centre.1 + b));
-    let lo = |v: [f32; 4]| v.iter().copied().fold(f32::INFINITY, f32::min).floor().max(0.0) as usize;
-    let hi = |v: [f32; 4], m: usize| (v.iter().copied().fold(f32::NEG_INFINITY, f32::max).ceil().max(0.0) as usize).min(m);
+    let corners = [
+        (-reach, -reach),
+        (reach, -reach),
+        (-reach, reach),
+        (reach, reach),
+    ]
+    .map(|(a, b)| inv(o.centre.0 + a, o.centre.1 + b));
+    let lo = |v: [f32; 4]| {
+        v.iter()
+            .copied()
+            .fold(f32::INFINITY, f32::min)
+            .floor()
+            .max(0.0) as usize
+    };
+    let hi = |v: [f32; 4], m: usize| {
+        (v.iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max)
+            .ceil()
+            .max(0.0) as usize)
+            .min(m)
+    };
     let (xs, ys) = (corners.map(|c| c.0), corners.map(|c| c.1));
-    (lo(xs).min(width), hi(xs, width), lo(ys).min(height), hi(ys, height))
+    (
+        lo(xs).min(width),
+        hi(xs, width),
+        lo(ys).min(height),
+        hi(ys, height),
+    )
 }
 
 /// Number of output pixels covered by object `o` alone (no occlusion), under `view` (see [`render`]).
@@ -317,7 +407,10 @@ pub fn object_area(width: usize, height: usize, o: &ObjectPose, view: [f32; 6]) 
     for y in y0..y1 {
         for x in x0..x1 {
             let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-            let (sx, sy) = (view[0] * px + view[1] * py + view[2], view[3] * px + view[4] * py + view[5]);
+            let (sx, sy) = (
+                view[0] * px + view[1] * py + view[2],
+                view[3] * px + view[4] * py + view[5],
+            );
             let (dx, dy) = ((sx - o.centre.0) / o.radius, (sy - o.centre.1) / o.radius);
             if inside(shape, cos * dx + sin * dy, -sin * dx + cos * dy) {
                 n += 1;
@@ -329,8 +422,14 @@ pub fn object_area(width: usize, height: usize, o: &ObjectPose, view: [f32; 6]) 
 
 /// Visible bounding box `[x1, y1, x2, y2]` (pixel edges, exclusive max) and pixel count of each instance
 /// id `1..=max_instance` in an instance mask; `None` for instances with no visible pixel.
-pub fn visible_boxes(instance: &[u8], width: usize, max_instance: u8) -> Vec<Option<([f32; 4], u64)>> {
-    let mut acc: Vec<Option<(usize, usize, usize, usize, u64)>> = vec![None; max_instance as usize + 1];
+pub fn visible_boxes(
+    instance: &[u8],
+    width: usize,
+    max_instance: u8,
+) -> Vec<Option<([f32; 4], u64)>> {
+    /// (x0, y0, x1, y1, count)
+    type Extent = (usize, usize, usize, usize, u64);
+    let mut acc: Vec<Option<Extent>> = vec![None; max_instance as usize + 1];
     for (i, &id) in instance.iter().enumerate() {
         if id == 0 || id > max_instance {
             continue;
@@ -345,6 +444,10 @@ pub fn visible_boxes(instance: &[u8], width: usize, max_instance: u8) -> Vec<Opt
     }
     acc.into_iter()
         .skip(1)
-        .map(|a| a.map(|(x0, y0, x1, y1, n)| ([x0 as f32, y0 as f32, x1 as f32 + 1.0, y1 as f32 + 1.0], n)))
+        .map(|a| {
+            a.map(|(x0, y0, x1, y1, n)| {
+                ([x0 as f32, y0 as f32, x1 as f32 + 1.0, y1 as f32 + 1.0], n)
+            })
+        })
         .collect()
 }

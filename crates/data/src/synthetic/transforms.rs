@@ -24,7 +24,15 @@ pub struct TransformBenchConfig {
 impl Default for TransformBenchConfig {
     /// 448-px chips (objects over the whole chip, 4–16 of them), 224 tiles.
     fn default() -> Self {
-        Self { scene: SyntheticConfig { size: 448, min_objects: 6, max_objects: 16, ..SyntheticConfig::default() }, tile: 224 }
+        Self {
+            scene: SyntheticConfig {
+                size: 448,
+                min_objects: 6,
+                max_objects: 16,
+                ..SyntheticConfig::default()
+            },
+            tile: 224,
+        }
     }
 }
 
@@ -44,9 +52,14 @@ pub struct TransformedScene {
 }
 
 /// Build scene `index` and apply each of `transforms` to its centre tile (`grid × grid` correspondences).
-pub fn transformed_scene(cfg: &TransformBenchConfig, index: usize, transforms: &[Transform], grid: usize) -> Result<TransformedScene> {
+pub fn transformed_scene(
+    cfg: &TransformBenchConfig,
+    index: usize,
+    transforms: &[Transform],
+    grid: usize,
+) -> Result<TransformedScene> {
     let chip = cfg.scene.size;
-    if cfg.tile == 0 || cfg.tile + 8 > chip || grid == 0 || cfg.tile % grid != 0 {
+    if cfg.tile == 0 || cfg.tile + 8 > chip || grid == 0 || !cfg.tile.is_multiple_of(grid) {
         return Err(invalid(
             "tile/grid",
             format!("{}/{grid} in a {chip} chip", cfg.tile),
@@ -56,12 +69,31 @@ pub fn transformed_scene(cfg: &TransformBenchConfig, index: usize, transforms: &
     let s = scene(&cfg.scene, index)?;
     let o = (chip - cfg.tile) / 2;
     let id = format!("{}.{}_c", s.id, cfg.tile);
-    let op = |source| DataError::ImageOp { item: id.clone(), source };
+    let op = |source| DataError::ImageOp {
+        item: id.clone(),
+        source: Box::new(source),
+    };
     let image = crop(&s.image, o, o, cfg.tile, cfg.tile).map_err(op)?;
     let mask = crop(&s.class_mask, o, o, cfg.tile, cfg.tile).map_err(op)?;
     let transformed = transforms
         .iter()
-        .map(|&t| apply(&s.image, Some(&s.class_mask), (o, o, cfg.tile), t, grid, cfg.scene.seed ^ index as u64, &id))
+        .map(|&t| {
+            apply(
+                &s.image,
+                Some(&s.class_mask),
+                (o, o, cfg.tile),
+                t,
+                grid,
+                cfg.scene.seed ^ index as u64,
+                &id,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(TransformedScene { index, id, image, mask, transformed })
+    Ok(TransformedScene {
+        index,
+        id,
+        image,
+        mask,
+        transformed,
+    })
 }

@@ -31,7 +31,14 @@ pub struct VideoConfig {
 impl Default for VideoConfig {
     /// 448×224 frames (2 tiles), 24 frames, 3–5 objects, speed ≤ 4 px/frame.
     fn default() -> Self {
-        Self { scene: SyntheticConfig::default(), width: 448, height: 224, frames: 24, objects: [3, 5], max_speed: 4.0 }
+        Self {
+            scene: SyntheticConfig::default(),
+            width: 448,
+            height: 224,
+            frames: 24,
+            objects: [3, 5],
+            max_speed: 4.0,
+        }
     }
 }
 
@@ -108,11 +115,19 @@ fn fold(x: f32, lo: f32, hi: f32) -> f32 {
 pub fn video(cfg: &VideoConfig, index: usize) -> Result<SyntheticVideo> {
     cfg.scene.validate()?;
     if cfg.width < 16 || cfg.height < 16 || cfg.frames == 0 {
-        return Err(invalid("video size", format!("{}x{}x{}", cfg.width, cfg.height, cfg.frames), "need >= 16x16 and >= 1 frame"));
+        return Err(invalid(
+            "video size",
+            format!("{}x{}x{}", cfg.width, cfg.height, cfg.frames),
+            "need >= 16x16 and >= 1 frame",
+        ));
     }
     let [lo, hi] = cfg.objects;
-    if lo > hi || hi > 255 || !(cfg.max_speed >= 0.0) {
-        return Err(invalid("objects/max_speed", format!("{lo}..={hi}, {}", cfg.max_speed), "need min <= max <= 255, speed >= 0"));
+    if lo > hi || hi > 255 || cfg.max_speed.is_nan() || cfg.max_speed < 0.0 {
+        return Err(invalid(
+            "objects/max_speed",
+            format!("{lo}..={hi}, {}", cfg.max_speed),
+            "need min <= max <= 255, speed >= 0",
+        ));
     }
     let mut rng = item_rng(cfg.scene.seed, 2, index as u64);
     let background = random_background(&mut rng);
@@ -121,7 +136,10 @@ pub fn video(cfg: &VideoConfig, index: usize) -> Result<SyntheticVideo> {
     let tracks = (0..n)
         .map(|i| {
             let mut start = random_object(&mut rng, &cfg.scene, i as u8 + 1, extent);
-            start.centre = (rng.random_range(0.0..cfg.width as f32), rng.random_range(0.0..cfg.height as f32));
+            start.centre = (
+                rng.random_range(0.0..cfg.width as f32),
+                rng.random_range(0.0..cfg.height as f32),
+            );
             let speed = rng.random_range(0.0..=cfg.max_speed);
             let dir = rng.random_range(0.0..std::f32::consts::TAU);
             Motion {
@@ -152,7 +170,11 @@ impl SyntheticVideo {
                 let mut p = m.start;
                 p.centre = (
                     fold(m.start.centre.0 + m.velocity.0 * tf, 0.0, self.width as f32),
-                    fold(m.start.centre.1 + m.velocity.1 * tf, 0.0, self.height as f32),
+                    fold(
+                        m.start.centre.1 + m.velocity.1 * tf,
+                        0.0,
+                        self.height as f32,
+                    ),
                 );
                 p.radius = m.start.radius * (m.scale_rate * tf).exp();
                 p.angle = m.start.angle + m.spin * tf;
@@ -164,7 +186,11 @@ impl SyntheticVideo {
     /// Render frame `t` (errors if `t >= frames`).
     pub fn frame(&self, t: usize) -> Result<VideoFrame> {
         if t >= self.frames {
-            return Err(invalid("frame", t, format!("video {} has {} frames", self.id, self.frames)));
+            return Err(invalid(
+                "frame",
+                t,
+                format!("video {} has {} frames", self.id, self.frames),
+            ));
         }
         let poses = self.poses(t);
         let (w, h) = (self.width, self.height);
@@ -173,7 +199,9 @@ impl SyntheticVideo {
         let vis = visible_boxes(&r.instance, w, poses.len() as u8);
         let mut objects = Vec::new();
         for (p, v) in poses.iter().zip(vis) {
-            let Some((bbox, visible_pixels)) = v else { continue };
+            let Some((bbox, visible_pixels)) = v else {
+                continue;
+            };
             let full = object_area(w, h, p, id).max(1) as f32;
             objects.push(TrackedObject {
                 track_id: p.instance,
@@ -185,9 +213,24 @@ impl SyntheticVideo {
         }
         Ok(VideoFrame {
             index: t,
-            image: ImageU8 { width: w, height: h, channels: 3, data: r.rgb },
-            class_mask: ImageU8 { width: w, height: h, channels: 1, data: r.class },
-            instance_mask: ImageU8 { width: w, height: h, channels: 1, data: r.instance },
+            image: ImageU8 {
+                width: w,
+                height: h,
+                channels: 3,
+                data: r.rgb,
+            },
+            class_mask: ImageU8 {
+                width: w,
+                height: h,
+                channels: 1,
+                data: r.class,
+            },
+            instance_mask: ImageU8 {
+                width: w,
+                height: h,
+                channels: 1,
+                data: r.instance,
+            },
             objects,
         })
     }
