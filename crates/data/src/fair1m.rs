@@ -292,7 +292,9 @@ fn clean_polygon(mut pts: Vec<(f32, f32)>) -> std::result::Result<Vec<(f32, f32)
 ///
 /// Pixel `(x, y)` is the point `(x, y)` (OpenCV convention: integer coordinates at pixel centres). A pixel
 /// is filled if it lies inside the polygon (even–odd rule, scanline) or on its outline (each edge is walked
-/// in `max(|dx|, |dy|) + 1` steps with rounding), which approximates `cv2.fillPoly` on the rounded corners.
+/// in `max(|dx|, |dy|) + 1` steps with rounding), which approximates `cv2.fillPoly` on the rounded corners:
+/// on random oriented boxes the masks agree with OpenCV 5.0 to IoU ≥ 0.95 (a few outline pixels differ;
+/// `fixtures/data/fillpoly.json`).
 /// Parts outside the mask are clipped.
 pub fn fill_polygon(mask: &mut ImageU8, points: &[(f32, f32)], value: u8) {
     let (w, h) = (mask.width as i64, mask.height as i64);

@@ -260,3 +260,53 @@ fn missing_files_and_size_mismatch() {
         Err(DataError::SizeMismatch { .. })
     ));
 }
+
+#[test]
+fn polygon_fill_matches_opencv_fillpoly() {
+    // fixtures/data/fillpoly.json: cv2.fillPoly on the rounded corners of random oriented boxes.
+    let path = patchlens_testutil::fixture("data/fillpoly.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (w, h) = (
+        v["width"].as_u64().unwrap() as usize,
+        v["height"].as_u64().unwrap() as usize,
+    );
+    let mut exact = 0;
+    let cases = v["cases"].as_array().unwrap();
+    for (i, case) in cases.iter().enumerate() {
+        let pts: Vec<(f32, f32)> = case["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    (p[0].as_f64().unwrap() as f32).round(),
+                    (p[1].as_f64().unwrap() as f32).round(),
+                )
+            })
+            .collect();
+        let mut want = ImageU8::new(w, h, 1);
+        for p in case["pixels"].as_array().unwrap() {
+            want.data[p[1].as_u64().unwrap() as usize * w + p[0].as_u64().unwrap() as usize] = 1;
+        }
+        let mut got = ImageU8::new(w, h, 1);
+        fill_polygon(&mut got, &pts, 1);
+        let inter = got
+            .data
+            .iter()
+            .zip(&want.data)
+            .filter(|(a, b)| **a == 1 && **b == 1)
+            .count();
+        let union = got
+            .data
+            .iter()
+            .zip(&want.data)
+            .filter(|(a, b)| **a == 1 || **b == 1)
+            .count();
+        let iou = inter as f64 / union as f64;
+        eprintln!("case {i}: IoU {iou:.4} ({inter}/{union})");
+        assert!(iou > 0.95, "case {i}: IoU {iou}");
+        exact += (got == want) as usize;
+    }
+    eprintln!("{exact}/{} cases pixel-exact", cases.len());
+}
