@@ -1,0 +1,319 @@
+//! Linear probe: loss decreases, separable data, burn vs linfa, ignore label, BatchNorm,
+//! determinism, selection modes.
+
+use burn::tensor::Device;
+use patchlens_probe::linear::{
+    self, Labelled, LinearProbeConfig, LinfaConfig, Selection, SelectionMetric,
+};
+use patchlens_probe::{MatRef, ProbeError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// `n` samples of `c` Gaussian-ish blobs in `d` dims: class `y` has centre `spread · e_y`
+/// (cycled over the dims) plus `offset`, noise U(−1, 1) per coordinate.
+fn blobs(
+    n: usize,
+    d: usize,
+    c: usize,
+    spread: f32,
+    offset: f32,
+    seed: u64,
+) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut x = Vec::with_capacity(n * d);
+    let mut y = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % c) as u32;
+        for j in 0..d {
+            let centre = if j % c == label as usize && j < c {
+                spread
+            } else {
+                0.0
+            };
+            x.push(offset + centre + rng.random_range(-1.0f32..1.0));
+        }
+        y.push(label);
+    }
+    (x, y)
+}
+
+fn accuracy(pred: &[u32], y: &[u32]) -> f64 {
+    pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len() as f64
+}
+
+fn cfg(c: usize) -> LinearProbeConfig {
+    LinearProbeConfig {
+        lr: 0.05,
+        epochs: 15,
+        batch_size: 32,
+        seed: 3,
+        ..LinearProbeConfig::new(c)
+    }
+}
+
+#[test]
+fn separable_data_reaches_full_accuracy_and_loss_drops() {
+    let (x, y) = blobs(600, 6, 3, 6.0, 0.0, 1);
+    let (xt, yt) = blobs(300, 6, 3, 6.0, 0.0, 2);
+    let data = Labelled {
+        x: MatRef::new(&x, 600, 6).unwrap(),
+        labels: &y,
+    };
+    let probe = linear::train(&Device::flex(), data, None, &cfg(3)).unwrap();
+    let pred = probe
+        .head
+        .predict(MatRef::new(&xt, 300, 6).unwrap())
+        .unwrap();
+    assert_eq!(accuracy(&pred, &yt), 1.0);
+    let sel = probe.history[probe.best_epoch - 1].selection.unwrap();
+    assert_eq!(sel.accuracy, 1.0);
+    // Loss falls from the untrained head (≈ ln 3 or worse) to near zero.
+    assert!(probe.initial.loss > 0.5, "{}", probe.initial.loss);
+    assert!(
+        sel.loss < 0.1 * probe.initial.loss,
+        "{} vs {}",
+        sel.loss,
+        probe.initial.loss
+    );
+    assert!(probe.history[0].train_loss > probe.history.last().unwrap().train_loss);
+    // 10 % held out by default.
+    assert_eq!(probe.n_selection, 60);
+    assert_eq!(probe.n_train, 540);
+    // The result carries its hyper-parameters and serialises.
+    let json = serde_json::to_string(&probe).unwrap();
+    assert!(json.contains("\"lr\":0.05") && json.contains("\"batch_size\":32"));
+}
+
+#[test]
+fn a_few_steps_lower_the_loss() {
+    let (x, y) = blobs(256, 8, 4, 1.0, 0.0, 5);
+    let data = Labelled {
+        x: MatRef::new(&x, 256, 8).unwrap(),
+        labels: &y,
+    };
+    let c = LinearProbeConfig {
+        lr: 1e-2,
+        epochs: 1,
+        batch_size: 64, // 4 Adam steps on 256 samples (LastEpoch: no hold-out)
+        selection: Selection::LastEpoch,
+        ..LinearProbeConfig::new(4)
+    };
+    let p = linear::train(&Device::flex(), data, None, &c).unwrap();
+    let after = p.head.evaluate(data, None).unwrap();
+    assert!(
+        after.loss < p.initial.loss,
+        "{} !< {}",
+        after.loss,
+        p.initial.loss
+    );
+}
+
+#[test]
+fn burn_and_linfa_agree_on_overlapping_blobs() {
+    // Overlapping classes: the Bayes accuracy is well below 1, so the two trainers must land
+    // on (nearly) the same decision boundary to agree.
+    let (x, y) = blobs(900, 5, 3, 1.2, 0.0, 11);
+    let (xt, yt) = blobs(900, 5, 3, 1.2, 0.0, 12);
+    let data = Labelled {
+        x: MatRef::new(&x, 900, 5).unwrap(),
+        labels: &y,
+    };
+    let test = MatRef::new(&xt, 900, 5).unwrap();
+    let burn_probe = linear::train(
+        &Device::flex(),
+        data,
+        None,
+        &LinearProbeConfig {
+            lr: 0.02,
+            epochs: 40,
+            batch_size: 64,
+            selection: Selection::LastEpoch,
+            ..LinearProbeConfig::new(3)
+        },
+    )
+    .unwrap();
+    let linfa_head = linear::train_linfa(data, &LinfaConfig::new(3)).unwrap();
+    let a_burn = accuracy(&burn_probe.head.predict(test).unwrap(), &yt);
+    let a_linfa = accuracy(&linfa_head.predict(test).unwrap(), &yt);
+    // Both minimise the same convex cross-entropy (linfa with a negligible L2 term, α = 1e-3
+    // against a loss summed over 900 samples), so both sit near the same optimum; Adam's
+    // mini-batch noise leaves a small gap near the boundary. 0.03 is 27 of 900 test points.
+    assert!(
+        a_linfa > 0.6 && a_linfa < 0.99,
+        "not a hard problem: {a_linfa}"
+    );
+    assert!(
+        (a_burn - a_linfa).abs() <= 0.03,
+        "burn {a_burn} vs linfa {a_linfa}"
+    );
+    // Their training losses agree closely as well.
+    let l_burn = burn_probe.head.evaluate(data, None).unwrap().loss;
+    let l_linfa = linfa_head.evaluate(data, None).unwrap().loss;
+    assert!(
+        (l_burn - l_linfa).abs() < 0.02,
+        "loss {l_burn} vs {l_linfa}"
+    );
+}
+
+#[test]
+fn ignored_samples_are_dropped() {
+    let (x, y) = blobs(200, 4, 2, 4.0, 0.0, 21);
+    // Insert 50 rows with the ignore label and adversarial features (the opposite class's
+    // centre) between the real ones.
+    let (mut x2, mut y2) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        x2.extend_from_slice(&x[i * 4..i * 4 + 4]);
+        y2.push(y[i]);
+        if i % 4 == 0 {
+            x2.extend_from_slice(&[100.0, -100.0, 100.0, -100.0]);
+            y2.push(255);
+        }
+    }
+    let mut c = cfg(2);
+    c.ignore_label = Some(255);
+    let clean = linear::train(
+        &Device::flex(),
+        Labelled {
+            x: MatRef::new(&x, 200, 4).unwrap(),
+            labels: &y,
+        },
+        None,
+        &c,
+    )
+    .unwrap();
+    let with_ignored = linear::train(
+        &Device::flex(),
+        Labelled {
+            x: MatRef::new(&x2, 250, 4).unwrap(),
+            labels: &y2,
+        },
+        None,
+        &c,
+    )
+    .unwrap();
+    assert_eq!(with_ignored.n_ignored, 50);
+    assert_eq!(with_ignored.n_train + with_ignored.n_selection, 200);
+    // Same surviving samples in the same order ⇒ the same split, batches and weights.
+    assert_eq!(with_ignored.head, clean.head);
+    // Labels out of range that are not the ignore label are errors; all-ignored is an error.
+    c.ignore_label = None;
+    let err = linear::train(
+        &Device::flex(),
+        Labelled {
+            x: MatRef::new(&x2, 250, 4).unwrap(),
+            labels: &y2,
+        },
+        None,
+        &c,
+    );
+    assert!(matches!(
+        err,
+        Err(ProbeError::LabelRange { label: 255, .. })
+    ));
+    c.ignore_label = Some(255);
+    let all = vec![255u32; 200];
+    let err = linear::train(
+        &Device::flex(),
+        Labelled {
+            x: MatRef::new(&x, 200, 4).unwrap(),
+            labels: &all,
+        },
+        None,
+        &c,
+    );
+    assert!(matches!(err, Err(ProbeError::NoSamples { .. })));
+}
+
+#[test]
+fn batch_norm_head_learns_offset_features_and_tracks_statistics() {
+    // Features with a large common offset: BatchNorm centres them.
+    let (x, y) = blobs(800, 4, 2, 3.0, 100.0, 31);
+    let data = Labelled {
+        x: MatRef::new(&x, 800, 4).unwrap(),
+        labels: &y,
+    };
+    let c = LinearProbeConfig {
+        batch_norm: true,
+        selection_metric: SelectionMetric::Accuracy,
+        ..cfg(2)
+    };
+    let p = linear::train(&Device::flex(), data, None, &c).unwrap();
+    assert!(p.head.evaluate(data, None).unwrap().accuracy > 0.97);
+    // Statistics after all 15 epochs (accuracy selection may stop at an early epoch).
+    let c = LinearProbeConfig {
+        selection: Selection::LastEpoch,
+        ..c
+    };
+    let p = linear::train(&Device::flex(), data, None, &c).unwrap();
+    assert_eq!(p.best_epoch, 15);
+    let bn = p.head.bn.as_ref().expect("BatchNorm stats");
+    // Column means are 100 + 1.5 for the two class dims and 100 for the others; the running
+    // mean (momentum 0.1 over ~20 steps/epoch × 15 epochs) has converged to them.
+    for (j, m) in bn.mean.iter().enumerate() {
+        let want = if j < 2 { 101.5 } else { 100.0 };
+        assert!((m - want).abs() < 0.5, "mean[{j}] = {m}");
+    }
+    // Variance: U(−1,1) noise (1/3) plus, for class dims, the two-point centre (9/4).
+    for (j, v) in bn.var.iter().enumerate() {
+        let want = if j < 2 { 1.0 / 3.0 + 2.25 } else { 1.0 / 3.0 };
+        assert!((v - want).abs() < 0.25 * want, "var[{j}] = {v}");
+    }
+    assert!(p.head.evaluate(data, None).unwrap().accuracy > 0.97);
+}
+
+#[test]
+fn training_is_deterministic_and_selection_modes_behave() {
+    let (x, y) = blobs(300, 5, 3, 2.0, 0.0, 41);
+    let data = Labelled {
+        x: MatRef::new(&x, 300, 5).unwrap(),
+        labels: &y,
+    };
+    let c = LinearProbeConfig {
+        epochs: 4,
+        ..cfg(3)
+    };
+    let a = linear::train(&Device::flex(), data, None, &c).unwrap();
+    let b = linear::train(&Device::flex(), data, None, &c).unwrap();
+    assert_eq!(a, b);
+    // Another seed gives another model.
+    let other = linear::train(
+        &Device::flex(),
+        data,
+        None,
+        &LinearProbeConfig {
+            seed: 4,
+            ..c.clone()
+        },
+    )
+    .unwrap();
+    assert_ne!(other.head, a.head);
+
+    // The study's quirk must be asked for and needs the reported set.
+    let quirk = LinearProbeConfig {
+        selection: Selection::ReportedValSet,
+        ..c.clone()
+    };
+    assert!(matches!(
+        linear::train(&Device::flex(), data, None, &quirk),
+        Err(ProbeError::InvalidParam { name: "val", .. })
+    ));
+    let (xv, yv) = blobs(90, 5, 3, 2.0, 0.0, 42);
+    let val = Labelled {
+        x: MatRef::new(&xv, 90, 5).unwrap(),
+        labels: &yv,
+    };
+    let q = linear::train(&Device::flex(), data, Some(val), &quirk).unwrap();
+    assert_eq!(q.n_selection, 90);
+    assert_eq!(q.n_train, 300);
+    let best = q.history[q.best_epoch - 1].selection.unwrap().loss;
+    assert!(q.history.iter().all(|h| h.selection.unwrap().loss >= best));
+
+    let bad = LinearProbeConfig {
+        selection: Selection::HeldOut {
+            fraction: 1.0,
+            seed: 0,
+        },
+        ..c
+    };
+    assert!(linear::train(&Device::flex(), data, None, &bad).is_err());
+}
