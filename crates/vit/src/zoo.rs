@@ -1,0 +1,129 @@
+//! The model zoo (data: `data/zoo.toml`): zoo name → family, architecture, official download address.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::config::{Family, VitConfig};
+use crate::error::{Result, VitError};
+
+/// One zoo entry.
+#[derive(Clone, Debug)]
+pub struct ZooModel {
+    /// Zoo name (e.g. `dinov2_vitb14`).
+    pub name: String,
+    /// Family (selects the key-remap table).
+    pub family: Family,
+    /// Architecture.
+    pub config: VitConfig,
+    /// Official download address.
+    pub url: String,
+    /// Full sha256 when the publisher states one.
+    pub sha256: Option<String>,
+    /// sha256 prefix when the publisher encodes one in the file name (torchvision).
+    pub sha256_prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawZoo {
+    defaults: toml::Table,
+    models: BTreeMap<String, RawModel>,
+}
+
+#[derive(Deserialize)]
+struct RawModel {
+    family: String,
+    url: String,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    sha256_prefix: Option<String>,
+    config: toml::Table,
+}
+
+const ZOO_TOML: &str = include_str!("../data/zoo.toml");
+
+fn parse() -> Result<Vec<ZooModel>> {
+    let raw: RawZoo =
+        toml::from_str(ZOO_TOML).map_err(|e| VitError::Config(format!("data/zoo.toml: {e}")))?;
+    raw.models
+        .into_iter()
+        .map(|(name, m)| {
+            let mut table = raw.defaults.clone();
+            table.extend(m.config);
+            let config: VitConfig = table
+                .try_into()
+                .map_err(|e| VitError::Config(format!("data/zoo.toml: model {name}: {e}")))?;
+            Ok(ZooModel {
+                family: Family::parse(&m.family)?,
+                config: config.validated()?,
+                url: m.url,
+                sha256: m.sha256,
+                sha256_prefix: m.sha256_prefix,
+                name,
+            })
+        })
+        .collect()
+}
+
+/// Every zoo model, sorted by name.
+pub fn all() -> &'static [ZooModel] {
+    static ZOO: OnceLock<Vec<ZooModel>> = OnceLock::new();
+    ZOO.get_or_init(|| parse().expect("data/zoo.toml is valid (checked by a unit test)"))
+}
+
+/// Look a model up by zoo name.
+pub fn lookup(name: &str) -> Result<&'static ZooModel> {
+    all()
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| VitError::UnknownModel {
+            name: name.to_string(),
+            known: all()
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Ffn, PosInterp};
+
+    #[test]
+    fn zoo_parses_and_has_the_study_models() {
+        parse().unwrap();
+        for name in [
+            "sup_vitb16_torchvision",
+            "dino_vitb16",
+            "dinov2_vitb14",
+            "mae_vitb16",
+            "simmim_vitb16",
+        ] {
+            let m = lookup(name).unwrap();
+            assert_eq!(m.config.embed_dim, 768, "{name}: the study uses ViT-B");
+        }
+        // Published architecture constants.
+        let g = lookup("dinov2_vitg14").unwrap();
+        assert_eq!(
+            (
+                g.config.embed_dim,
+                g.config.depth,
+                g.config.num_heads,
+                g.config.mlp_hidden
+            ),
+            (1536, 40, 24, 4096)
+        );
+        assert_eq!(g.config.ffn, Ffn::Swiglu);
+        assert_eq!(lookup("dinov2_vitb14").unwrap().config.native_grid(), 37);
+        assert_eq!(
+            lookup("dinov2_vits14_reg4").unwrap().config.pos_interp,
+            PosInterp::Dinov2Size
+        );
+        assert_eq!(lookup("mae_vith14").unwrap().config.mlp_hidden, 5120);
+        assert!(lookup("nope").is_err());
+    }
+}
