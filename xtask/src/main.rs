@@ -1,6 +1,63 @@
+//! patchlens command line. `cargo xtask <command>`; see `cargo xtask --help`.
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backend;
+mod embed;
+mod encode;
+mod eval;
+mod models;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// patchlens: how good are the local (patch-level) representations of pretrained ViTs?
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Tokens of one image for any set of layers, written as safetensors.
+    Embed(embed::EmbedArgs),
+    /// One experiment with explicit inputs, writing results.json.
+    #[command(subcommand)]
+    Eval(eval::EvalCmd),
+    /// List the model zoo.
+    Models,
+}
+
 fn main() {
-    println!("patchlens xtask");
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Embed(a) => embed::run(&a),
+        Cmd::Eval(c) => eval::run(&c),
+        Cmd::Models => {
+            for m in patchlens_vit::zoo::all() {
+                let c = &m.config;
+                println!(
+                    "{:<24} {:<16} patch {:>2}  D {:>4}  depth {:>2}  heads {:>2}  {}",
+                    m.name,
+                    m.family.name(),
+                    c.patch_size,
+                    c.embed_dim,
+                    c.depth,
+                    c.num_heads,
+                    m.url
+                );
+            }
+            Ok(())
+        }
+    }
 }
