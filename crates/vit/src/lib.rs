@@ -9,7 +9,9 @@
 
 pub mod checkpoint;
 pub mod config;
+mod cpu;
 pub mod error;
+pub mod init;
 pub mod load;
 pub mod model;
 pub mod posembed;
@@ -21,7 +23,7 @@ pub use burn::tensor::{Device, Tensor, TensorData};
 pub use config::{Family, Ffn, PosEmbedKind, PosInterp, QkvBias, RelPosBias, VitConfig};
 pub use error::{Result, VitError};
 pub use load::LoadReport;
-pub use model::{ForwardOutput, LayerTokens, Vit};
+pub use model::{ForwardOutput, ForwardPath, LayerTokens, Vit};
 
 /// Load a backbone of `family` with architecture `config` from `path` (`.pth` or `.safetensors`).
 ///

@@ -10,6 +10,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 
 use crate::config::{Ffn, PosEmbedKind, QkvBias, RelPosBias, VitConfig};
+use crate::cpu;
 use crate::error::{Result, VitError};
 use crate::load::MappedCheckpoint;
 use crate::posembed;
@@ -110,6 +111,19 @@ pub struct ForwardOutput {
     pub layers: Vec<LayerTokens>,
 }
 
+/// Which implementation of the forward pass [`Vit::forward_layers`] / [`Vit::forward_blocks`] run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardPath {
+    /// The host path when it applies (input and parameters are untracked f32 flex tensors), the burn
+    /// path otherwise (GPU devices, autodiff-tracked parameters).
+    #[default]
+    Auto,
+    /// Always the burn-tensor path (any device, differentiable).
+    Burn,
+    /// Always the host path; a forward it cannot run is an error.
+    Host,
+}
+
 /// A loaded backbone: parameters + configuration + per-resolution caches.
 #[derive(Debug)]
 pub struct Vit {
@@ -118,6 +132,7 @@ pub struct Vit {
     /// Architecture.
     pub config: VitConfig,
     device: Device,
+    path: ForwardPath,
     pos_cache: Mutex<HashMap<(usize, usize), Tensor<3>>>,
     bias_cache: Mutex<HashMap<(usize, usize, usize), Tensor<4>>>,
 }
@@ -299,6 +314,7 @@ impl Vit {
             model,
             config,
             device,
+            path: ForwardPath::Auto,
             pos_cache: Mutex::new(HashMap::new()),
             bias_cache: Mutex::new(HashMap::new()),
         }
@@ -307,6 +323,16 @@ impl Vit {
     /// Device the parameters live on.
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Choose the forward implementation (default [`ForwardPath::Auto`]).
+    pub fn set_forward_path(&mut self, path: ForwardPath) {
+        self.path = path;
+    }
+
+    /// The forward implementation in use.
+    pub fn forward_path(&self) -> ForwardPath {
+        self.path
     }
 
     /// Patch-position embedding for a `rows × cols` grid, with the CLS position prepended when the model has
@@ -380,7 +406,7 @@ impl Vit {
     }
 
     /// Relative position bias `[1, heads, T, T]` for block `block` (shared tables use block = usize::MAX).
-    fn rel_bias(
+    pub(crate) fn rel_bias(
         &self,
         table: &Param<Tensor<2>>,
         block: usize,
@@ -514,6 +540,26 @@ impl Vit {
         self.forward_impl(x, layers, false)
     }
 
+    /// Split the tokens `[B, T, D]` of layer `layer` into CLS, registers and patches.
+    pub(crate) fn layer_tokens(&self, layer: usize, normed: Tensor<3>) -> LayerTokens {
+        let c = &self.config;
+        let d = c.embed_dim;
+        let prefix = c.num_prefix_tokens();
+        let r = c.num_register_tokens;
+        let [b, n, _] = normed.dims();
+        let cls = c
+            .cls_token
+            .then(|| normed.clone().narrow(1, 0, 1).reshape([b, d]));
+        let registers = (r > 0).then(|| normed.clone().narrow(1, usize::from(c.cls_token), r));
+        let patches = normed.narrow(1, prefix, n - prefix);
+        LayerTokens {
+            layer,
+            patches,
+            cls,
+            registers,
+        }
+    }
+
     fn forward_impl(
         &self,
         x: Tensor<4>,
@@ -530,10 +576,17 @@ impl Vit {
                 depth: c.depth,
             });
         }
+        if self.path != ForwardPath::Burn {
+            if let Some(res) = cpu::try_forward(self, x.clone(), &wanted, final_norm) {
+                return res;
+            }
+            if self.path == ForwardPath::Host {
+                return Err(VitError::Config(
+                    "ForwardPath::Host needs the input and every parameter as untracked f32 tensors on the flex device".into(),
+                ));
+            }
+        }
         let (mut t, rows, cols) = self.embed(x)?;
-        let d = c.embed_dim;
-        let prefix = c.num_prefix_tokens();
-        let r = c.num_register_tokens;
         let last = wanted.last().copied().unwrap_or(0);
         let mut out = Vec::with_capacity(wanted.len());
         for (i, blk) in self.model.blocks.iter().enumerate().take(last) {
@@ -559,19 +612,7 @@ impl Vit {
                     (Some(n), true) => n.forward(t.clone(), c.ln_eps),
                     _ => t.clone(),
                 };
-                let [b, n, _] = normed.dims();
-                let cls = c
-                    .cls_token
-                    .then(|| normed.clone().narrow(1, 0, 1).reshape([b, d]));
-                let registers =
-                    (r > 0).then(|| normed.clone().narrow(1, usize::from(c.cls_token), r));
-                let patches = normed.narrow(1, prefix, n - prefix);
-                out.push(LayerTokens {
-                    layer,
-                    patches,
-                    cls,
-                    registers,
-                });
+                out.push(self.layer_tokens(layer, normed));
             }
         }
         Ok(ForwardOutput {
