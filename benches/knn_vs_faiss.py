@@ -43,7 +43,8 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cargo = ["cargo", "build", "-q", "-p", "patchlens-probe", "--example", "knn_bench"]
     if args.profile == "release":
-        cargo.append("--release")
+        # The bench profile (release settings); shares target/release with `cargo bench`.
+        cargo += ["--profile", "bench"]
     subprocess.run(cargo, cwd=root, check=True)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
     exe = os.path.join(target, "release" if args.profile == "release" else "debug", "examples", "knn_bench")
