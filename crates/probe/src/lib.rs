@@ -12,6 +12,10 @@
 //! - [`variance`]: the high-variance feature analysis of protocol §6 (variance spectrum, deletion
 //!   of the top-N dimensions, BatchNorm-style normalisation) and the alternatives
 //!   (standardisation, PCA / ZCA whitening, PCA-k) behind one sweep API.
+//!
+//! Build note: this crate enables the `x86-v4` feature of `gemm` (AVX-512 kernels, chosen at run
+//! time only when the CPU has AVX-512, so the binary still runs elsewhere). Through feature
+//! unification this also applies to burn-flex's matmuls in any build that includes this crate.
 
 mod eigen;
 pub mod error;
