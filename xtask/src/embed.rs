@@ -32,6 +32,10 @@ pub struct EmbedArgs {
     /// Layers to return, 1-based (layer l = block l followed by the final norm); default: the last.
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<usize>,
+    /// Override the zoo's position-grid resize rule (dinov2_offset, dinov2_size, dino_offset, size_bicubic,
+    /// torchvision_align_corners, timm_antialias), e.g. to match a reference exported with another rule.
+    #[arg(long, value_parser = parse_pos_interp)]
+    pub pos_interp: Option<patchlens_vit::PosInterp>,
     /// Backbone to load from a training checkpoint holding several (e.g. teacher, student).
     #[arg(long)]
     pub part: Option<String>,
@@ -49,6 +53,11 @@ pub fn parse_size(s: &str) -> std::result::Result<(usize, usize), String> {
     let h = h.trim().parse().map_err(|_| format!("bad height in `{s}`"))?;
     let w = w.trim().parse().map_err(|_| format!("bad width in `{s}`"))?;
     Ok((h, w))
+}
+
+/// Parse a [`patchlens_vit::PosInterp`] by its snake_case name.
+pub fn parse_pos_interp(s: &str) -> std::result::Result<patchlens_vit::PosInterp, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| format!("unknown position-grid rule `{s}`"))
 }
 
 /// Read `input` [3, H, W] f32 from a safetensors file.
@@ -85,7 +94,15 @@ pub fn write_safetensors(path: &std::path::Path, tensors: &BTreeMap<String, (Vec
 /// Run `embed`.
 pub fn run(args: &EmbedArgs) -> Result<()> {
     let device = args.backend.device()?;
-    let model = models::load(&args.model, &args.weights, args.part.as_deref(), &device)?;
+    let model = match args.pos_interp {
+        None => models::load(&args.model, &args.weights, args.part.as_deref(), &device)?,
+        Some(rule) => {
+            let entry = patchlens_vit::zoo::lookup(&args.model)?;
+            let mut cfg = entry.config.clone();
+            cfg.pos_interp = rule;
+            models::load_custom(&args.model, entry.family, cfg, &args.weights, &device)?
+        }
+    };
     let cfg = model.config();
     let (chw, h, w) = match (&args.input, &args.image) {
         (Some(p), _) => read_input(p)?,

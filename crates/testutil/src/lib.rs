@@ -23,9 +23,14 @@ pub fn shared_dir() -> PathBuf {
     }
 }
 
-/// True when running under CI (`CI=true` or `CI=1`).
+/// True when running under CI (`CI=true` or `CI=1`) and missing assets must fail.
+///
+/// A CI without access to the research data (e.g. a hosted GitHub runner) sets
+/// `PATCHLENS_SHARED_OPTIONAL=1` to keep the skip-with-reason behaviour.
 pub fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1") | Ok("TRUE"))
+    let ci = matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1") | Ok("TRUE"));
+    let optional = matches!(std::env::var("PATCHLENS_SHARED_OPTIONAL").as_deref(), Ok("1") | Ok("true"));
+    ci && !optional
 }
 
 /// Resolve `rel` inside the shared directory.
