@@ -2,10 +2,10 @@
 //! official XML format or DOTA text format, filled into label masks, 224 tiles and the seeded
 //! "~8 tiles per fine class" selection.
 //!
-//! Layout of a chip folder (DOTA-devkit style, 1000×1000 chips): `<root>/images/<chip>.{png,jpg}` and either
+//! Layout of a chip folder (DOTA-devkit style, 1000×1000 chips): `<root>/images/<chip>.{tif,png,jpg}` and either
 //! `<root>/labelXml/<chip>.xml` (official FAIR1M XML) or `<root>/labelTxt/<chip>.txt` (DOTA lines
 //! `x1 y1 x2 y2 x3 y3 x4 y4 <category> <difficult>`, optional `imagesource:`/`gsd:` header lines).
-//! TIFF originals must be converted to PNG first (the image decoder reads PNG/JPEG).
+//! The official `.tif` images are read directly (8-bit RGB TIFF), as are PNG/JPEG conversions.
 //!
 //! # Tile selection (our seeded version; the study's notebook is missing)
 //! Every chip is cut into its 224 tiles (4×4 for 1000-px chips). A tile's class set is the fine classes among
@@ -436,7 +436,7 @@ pub fn open(root: &Path) -> Result<Fair1m> {
     }
     require_dir("fair1m", root, &img_dir)?;
     let mut images: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for suffix in [".png", ".jpg"] {
+    for suffix in [".png", ".jpg", ".tif", ".tiff"] {
         for p in list_files(&img_dir, suffix)? {
             images.insert(stem_without(&p, suffix), p);
         }

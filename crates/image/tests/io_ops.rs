@@ -230,3 +230,21 @@ fn patch_labels_match_the_centre_formula_and_opencv_4x_at_protocol_sizes() {
     }
     assert_eq!(checked, 12);
 }
+
+/// FAIR1M ships its chips as 8-bit RGB TIFF: they decode like PNG, pixel for pixel.
+#[test]
+fn tiff_decodes_to_the_same_pixels_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut img = image::RgbImage::new(5, 3);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgb([(x * 50) as u8, (y * 80) as u8, (x * y * 10) as u8]);
+    }
+    let (tif, png) = (dir.path().join("chip.tif"), dir.path().join("chip.png"));
+    img.save(&tif).unwrap();
+    img.save(&png).unwrap();
+    let a = patchlens_image::decode_rgb(&tif).unwrap();
+    let b = patchlens_image::decode_rgb(&png).unwrap();
+    assert_eq!((a.width, a.height, a.channels), (5, 3, 3));
+    assert_eq!(a.data, img.into_raw());
+    assert_eq!(a.data, b.data);
+}
