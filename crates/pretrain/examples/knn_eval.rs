@@ -1,0 +1,61 @@
+//! 1-NN patch classification of held-out synthetic scenes with the shipped checkpoints and with
+//! random-init backbones of the same architectures:
+//!
+//! ```text
+//! cargo run -p patchlens-pretrain --example knn_eval -- [--dir fixtures/pretrained] [--ref 100] [--query 50]
+//! ```
+
+use burn::tensor::Device;
+use patchlens_pretrain::eval::{eval_set, patch_knn};
+use patchlens_pretrain::{Method, load_pretrained, presets, random_backbone};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_string())
+    };
+    let dir = std::path::PathBuf::from(get("--dir", "fixtures/pretrained"));
+    let n_ref: usize = get("--ref", "100").parse()?;
+    let n_query: usize = get("--query", "50").parse()?;
+    let preset = presets::tiny();
+    let device = Device::flex();
+    // Held-out scenes: after the training pool.
+    let start = preset.train_scenes + 100_000;
+    let reference = eval_set(&preset, start..start + n_ref)?;
+    let query = eval_set(&preset, start + n_ref..start + n_ref + n_query)?;
+    println!("| model | layer | 1-NN accuracy | majority baseline |");
+    println!("|---|---|---|---|");
+    for method in Method::ALL {
+        let path = dir.join(format!("{}_tiny.safetensors", method.name()));
+        let trained = if path.exists() {
+            Some(load_pretrained(&path, method, "tiny", &device)?)
+        } else {
+            eprintln!("missing {}", path.display());
+            None
+        };
+        let random = random_backbone(method, "tiny", 0, &device)?;
+        let depth = random.config.depth;
+        for layer in [depth / 2, depth] {
+            if let Some(t) = &trained {
+                let r = patch_knn(t, &reference, &query, layer)?;
+                println!(
+                    "| {} | {layer} | {:.3} | {:.3} |",
+                    method.name(),
+                    r.accuracy,
+                    r.majority_baseline
+                );
+            }
+            let r = patch_knn(&random, &reference, &query, layer)?;
+            println!(
+                "| random ({} arch) | {layer} | {:.3} | {:.3} |",
+                method.name(),
+                r.accuracy,
+                r.majority_baseline
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! A quick check of representation quality: 1-nearest-neighbour (cosine) classification of patch
+//! tokens of held-out synthetic scenes by their centre-pixel class, against a reference set of other
+//! held-out scenes. Not the study's protocol (that lives in the probe crates) — a smoke test that the
+//! pretrained weights carry more patch-level information than random ones.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use patchlens_image::{ImageU8, Interpolation, patch_labels, resize_u8};
+use patchlens_vit::Vit;
+use serde::Serialize;
+
+use crate::data::{batch_tensor, render_pool};
+use crate::error::{Result, invalid};
+use crate::export::host;
+use crate::presets::Preset;
+
+/// Model inputs and patch labels of held-out scenes.
+#[derive(Clone, Debug)]
+pub struct EvalSet {
+    /// Scenes resized to the model's input size, `[img, img, 3]` each.
+    pub images: Vec<ImageU8>,
+    /// Centre-pixel class per patch, `rows·cols` per image, row-major.
+    pub labels: Vec<Vec<u8>>,
+}
+
+/// Scenes `range` of the preset's generator, each whole scene resized (bilinear) to the model input and
+/// labelled on the patch grid (protocol §3 centre pixels of the full-resolution mask).
+pub fn eval_set(preset: &Preset, range: std::ops::Range<usize>) -> Result<EvalSet> {
+    let g = preset.img_size / preset.patch_size;
+    let pool = render_pool(&preset.scenes, range)?;
+    Ok(EvalSet {
+        images: pool
+            .iter()
+            .map(|s| {
+                resize_u8(
+                    &s.image,
+                    preset.img_size,
+                    preset.img_size,
+                    Interpolation::Linear,
+                )
+            })
+            .collect(),
+        labels: pool
+            .iter()
+            .map(|s| patch_labels(&s.classes, g, g))
+            .collect(),
+    })
+}
+
+/// L2-normalised patch tokens `[images · rows · cols, D]` (row-major) of layer `layer` (1-based).
+pub fn patch_features(
+    vit: &Vit,
+    images: &[ImageU8],
+    layer: usize,
+    batch: usize,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for chunk in images.chunks(batch.max(1)) {
+        let x = batch_tensor(chunk, vit.device())?;
+        let f = vit.forward_layers(x, &[layer])?;
+        let t = f
+            .layers
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid("layer", layer, "no tokens returned"))?
+            .patches;
+        let [b, n, d] = t.dims();
+        let t = t.reshape([b * n, d]);
+        let norm = t.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+        out.extend(host(t / norm, "patch tokens")?);
+    }
+    Ok(out)
+}
+
+/// Accuracy of 1-NN (highest dot product of the normalised features) classification of `query`
+/// `[Q, D]` against `reference` `[R, D]`, computed on `device` in blocks of queries.
+pub fn knn1_accuracy(
+    reference: &[f32],
+    ref_labels: &[u8],
+    query: &[f32],
+    query_labels: &[u8],
+    d: usize,
+    device: &Device,
+) -> Result<f64> {
+    let r = ref_labels.len();
+    let q = query_labels.len();
+    if r == 0 || q == 0 || reference.len() != r * d || query.len() != q * d {
+        return Err(invalid(
+            "features",
+            format!(
+                "{} ref values / {r} labels, {} query values / {q} labels",
+                reference.len(),
+                query.len()
+            ),
+            format!("need non-empty [N, {d}] features with one label per row"),
+        ));
+    }
+    let rt =
+        Tensor::<2>::from_data(TensorData::new(reference.to_vec(), [r, d]), device).transpose();
+    let mut correct = 0usize;
+    let block = 512;
+    for start in (0..q).step_by(block) {
+        let n = block.min(q - start);
+        let qt = Tensor::<2>::from_data(
+            TensorData::new(query[start * d..(start + n) * d].to_vec(), [n, d]),
+            device,
+        );
+        let sims = host(qt.matmul(rt.clone()), "similarities")?;
+        for i in 0..n {
+            let row = &sims[i * r..(i + 1) * r];
+            let mut best = 0;
+            for (j, &s) in row.iter().enumerate() {
+                if s > row[best] {
+                    best = j;
+                }
+            }
+            if ref_labels[best] == query_labels[start + i] {
+                correct += 1;
+            }
+        }
+    }
+    Ok(correct as f64 / q as f64)
+}
+
+/// Result of [`patch_knn`].
+#[derive(Clone, Debug, Serialize)]
+pub struct KnnResult {
+    /// Layer evaluated (1-based).
+    pub layer: usize,
+    /// 1-NN accuracy of query patches.
+    pub accuracy: f64,
+    /// Accuracy of always answering the most frequent reference class.
+    pub majority_baseline: f64,
+    /// Reference patches.
+    pub n_reference: usize,
+    /// Query patches.
+    pub n_query: usize,
+}
+
+/// 1-NN patch classification at `layer` with `reference` and `query` scene sets (see [`eval_set`]).
+pub fn patch_knn(
+    vit: &Vit,
+    reference: &EvalSet,
+    query: &EvalSet,
+    layer: usize,
+) -> Result<KnnResult> {
+    let d = vit.config.embed_dim;
+    let rf = patch_features(vit, &reference.images, layer, 32)?;
+    let qf = patch_features(vit, &query.images, layer, 32)?;
+    let rl: Vec<u8> = reference.labels.concat();
+    let ql: Vec<u8> = query.labels.concat();
+    let accuracy = knn1_accuracy(&rf, &rl, &qf, &ql, d, vit.device())?;
+    let mut counts = [0usize; 256];
+    for &l in &rl {
+        counts[l as usize] += 1;
+    }
+    let majority = (0..256).max_by_key(|&i| counts[i]).unwrap_or(0) as u8;
+    let majority_baseline =
+        ql.iter().filter(|&&l| l == majority).count() as f64 / ql.len().max(1) as f64;
+    Ok(KnnResult {
+        layer,
+        accuracy,
+        majority_baseline,
+        n_reference: rl.len(),
+        n_query: ql.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knn1_on_hand_points() {
+        let dev = Device::default();
+        // Reference: e_x (label 1), e_y (label 2). Queries near e_y, near e_x, and e_x exactly.
+        let reference = [1.0f32, 0.0, 0.0, 1.0];
+        let query = [0.6f32, 0.8, 0.8, 0.6, 1.0, 0.0];
+        let acc = knn1_accuracy(&reference, &[1, 2], &query, &[2, 1, 2], 2, &dev).unwrap();
+        assert!((acc - 2.0 / 3.0).abs() < 1e-12, "{acc}");
+        assert!(knn1_accuracy(&reference, &[1], &query, &[2, 1, 2], 2, &dev).is_err());
+    }
+}

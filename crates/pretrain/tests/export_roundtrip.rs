@@ -1,0 +1,227 @@
+//! Exported checkpoints carry each family's official key names and read back through the normal
+//! loader (`patchlens_vit::load_backbone`) to a model whose tokens equal the in-memory model's.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use patchlens_pretrain::export::{ExportDtype, TrainedNet, export};
+use patchlens_pretrain::init::{Init, init_vit_model};
+use patchlens_pretrain::objectives::dino::{DinoHead, DinoNet};
+use patchlens_pretrain::objectives::mae::MaeNet;
+use patchlens_pretrain::objectives::simmim::SimmimNet;
+use patchlens_pretrain::objectives::supervised::SupervisedNet;
+use patchlens_pretrain::{Method, presets};
+use patchlens_vit::Vit;
+
+fn net(method: Method, device: &Device) -> TrainedNet {
+    let preset = presets::micro();
+    let cfg = preset.vit_config(method).validated().unwrap();
+    let mut init = Init::new(3);
+    let backbone = init_vit_model(&cfg, method == Method::Mae, 9, device).unwrap();
+    match method {
+        Method::Supervised => {
+            TrainedNet::Supervised(SupervisedNet::new(backbone, &cfg, 9, &mut init, device))
+        }
+        Method::Dino => {
+            let head = DinoHead::new(&mut init, cfg.embed_dim, 16, 8, 32, device);
+            let student = DinoNet { backbone, head };
+            let teacher_backbone = init_vit_model(&cfg, false, 10, device).unwrap();
+            let head = DinoHead::new(&mut init, cfg.embed_dim, 16, 8, 32, device);
+            TrainedNet::Dino {
+                teacher: DinoNet {
+                    backbone: teacher_backbone,
+                    head,
+                },
+                student,
+            }
+        }
+        Method::Mae => {
+            TrainedNet::Mae(MaeNet::new(backbone, &cfg, 16, 1, 2, &mut init, device).unwrap())
+        }
+        Method::Simmim => TrainedNet::Simmim(SimmimNet::new(backbone, &cfg, &mut init, device)),
+    }
+}
+
+fn tokens(vit: &Vit, x: Tensor<4>) -> Vec<f32> {
+    let depth = vit.config.depth;
+    let out = vit.forward_layers(x, &[1, depth]).unwrap();
+    let mut v = Vec::new();
+    for l in out.layers {
+        v.extend(l.patches.into_data().try_to_vec::<f32>().unwrap());
+        v.extend(l.cls.unwrap().into_data().try_to_vec::<f32>().unwrap());
+    }
+    v
+}
+
+fn keys(path: &std::path::Path) -> BTreeMap<String, Vec<usize>> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect()
+}
+
+#[test]
+fn every_family_round_trips_through_the_official_loader() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let preset = presets::micro();
+    let mut init = Init::new(1);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(init.uniform(2 * 3 * 32 * 32, 2.0), [2, 3, 32, 32]),
+        &device,
+    );
+    for method in Method::ALL {
+        let cfg = preset.vit_config(method).validated().unwrap();
+        let n = net(method, &device);
+        let path = dir.path().join(format!("{method}.safetensors"));
+        export(&n, &cfg, &path, ExportDtype::F32, &[]).unwrap();
+        let (loaded, report) =
+            patchlens_vit::load_backbone(&path, method.family(), cfg.clone(), None, &device)
+                .unwrap();
+        let mem = Vit::new(n.backbone().clone(), cfg.clone(), device.clone());
+        let a = tokens(&mem, x.clone());
+        let b = tokens(&loaded, x.clone());
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            diff == 0.0,
+            "{method}: exported + reloaded tokens differ by {diff}"
+        );
+
+        let k = keys(&path);
+        let d = cfg.embed_dim;
+        match method {
+            Method::Supervised => {
+                assert_eq!(report.prefix, "");
+                assert_eq!(k["head.weight"], vec![9, d]);
+                assert_eq!(k["blocks.0.attn.qkv.bias"], vec![3 * d]);
+                assert_eq!(k["patch_embed.proj.weight"], vec![d, 3, 8, 8]);
+                assert_eq!(k["pos_embed"], vec![1, 17, d]);
+                assert!(report.ignored.iter().any(|s| s == "head.weight"));
+            }
+            Method::Dino => {
+                assert_eq!(report.prefix, "");
+                assert!(!k.keys().any(|s| s.starts_with("head")));
+                assert_eq!(k["cls_token"], vec![1, 1, d]);
+                assert_eq!(k["blocks.1.mlp.fc2.weight"], vec![d, 4 * d]);
+            }
+            Method::Mae => {
+                assert_eq!(report.prefix, "model.");
+                assert!(k.keys().all(|s| s.starts_with("model.")));
+                assert_eq!(k["model.pos_embed"], vec![1, 17, d]);
+            }
+            Method::Simmim => {
+                assert_eq!(report.prefix, "model.encoder.");
+                assert_eq!(k["model.encoder.blocks.0.gamma_1"], vec![d]);
+                assert_eq!(k["model.encoder.blocks.0.attn.q_bias"], vec![d]);
+                assert!(!k.contains_key("model.encoder.blocks.0.attn.qkv.bias"));
+                assert_eq!(
+                    k["model.encoder.rel_pos_bias.relative_position_bias_table"],
+                    vec![7 * 7 + 3, 2]
+                );
+                assert_eq!(
+                    k["model.encoder.rel_pos_bias.relative_position_index"],
+                    vec![17, 17]
+                );
+                assert_eq!(k["model.encoder.mask_token"], vec![1, 1, d]);
+                assert_eq!(k["model.decoder.0.weight"], vec![3 * 64, d, 1, 1]);
+                assert!(!k.contains_key("model.encoder.pos_embed"));
+            }
+        }
+    }
+}
+
+#[test]
+fn dino_exports_the_teacher_not_the_student() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = presets::micro()
+        .vit_config(Method::Dino)
+        .validated()
+        .unwrap();
+    let n = net(Method::Dino, &device);
+    let path = dir.path().join("dino.safetensors");
+    export(&n, &cfg, &path, ExportDtype::F32, &[]).unwrap();
+    let (loaded, _) = patchlens_vit::load_backbone(
+        &path,
+        patchlens_vit::Family::Dino,
+        cfg.clone(),
+        None,
+        &device,
+    )
+    .unwrap();
+    let TrainedNet::Dino { teacher, student } = &n else {
+        unreachable!()
+    };
+    let x = Tensor::<4>::ones([1, 3, 32, 32], &device);
+    let t = tokens(
+        &Vit::new(teacher.backbone.clone(), cfg.clone(), device.clone()),
+        x.clone(),
+    );
+    let s = tokens(
+        &Vit::new(student.backbone.clone(), cfg.clone(), device.clone()),
+        x.clone(),
+    );
+    let l = tokens(&loaded, x);
+    assert_eq!(l, t);
+    assert_ne!(l, s);
+}
+
+#[test]
+fn half_precision_export_is_close_and_half_the_size() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = presets::micro()
+        .vit_config(Method::Mae)
+        .validated()
+        .unwrap();
+    let n = net(Method::Mae, &device);
+    let p32 = dir.path().join("a.safetensors");
+    let p16 = dir.path().join("b.safetensors");
+    export(&n, &cfg, &p32, ExportDtype::F32, &[]).unwrap();
+    export(&n, &cfg, &p16, ExportDtype::F16, &[]).unwrap();
+    let s32 = std::fs::metadata(&p32).unwrap().len() as f64;
+    let s16 = std::fs::metadata(&p16).unwrap().len() as f64;
+    assert!(s16 < 0.55 * s32, "{s16} vs {s32}");
+    let (a, _) =
+        patchlens_vit::load_backbone(&p32, patchlens_vit::Family::Mae, cfg.clone(), None, &device)
+            .unwrap();
+    let (b, _) =
+        patchlens_vit::load_backbone(&p16, patchlens_vit::Family::Mae, cfg.clone(), None, &device)
+            .unwrap();
+    let x = Tensor::<4>::ones([1, 3, 32, 32], &device);
+    let ta = tokens(&a, x.clone());
+    let tb = tokens(&b, x);
+    let diff = ta
+        .iter()
+        .zip(&tb)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
+    // f16 has an 11-bit significand: relative rounding 2^-11 ≈ 5e-4 per weight; LayerNormed tokens are O(1).
+    assert!(diff > 0.0 && diff < 0.05, "{diff}");
+}
+
+#[test]
+fn wrong_extension_is_an_error_naming_the_path() {
+    let device = Device::flex();
+    let cfg = presets::micro()
+        .vit_config(Method::Dino)
+        .validated()
+        .unwrap();
+    let n = net(Method::Dino, &device);
+    let e = export(
+        &n,
+        &cfg,
+        std::path::Path::new("/tmp/x.pth"),
+        ExportDtype::F32,
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("/tmp/x.pth"), "{e}");
+}
