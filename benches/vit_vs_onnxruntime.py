@@ -5,13 +5,15 @@ For each model (ViT-S/16 = timm `vit_small_patch16_224` = patchlens zoo `dino_vi
 `vit_base_patch16_224` = `dino_vitb16`): builds the torch model with random weights (eval mode, no
 classifier head, output = final-norm tokens like patchlens' last layer), exports it to ONNX (opset 17,
 TorchScript exporter), times onnxruntime's CPUExecutionProvider with its default thread count (one per
-physical core) after a warm-up, and times patchlens by running its `bench_forward` example
-(random weights of the zoo config, same batch and size). Prints img/s for both and the ratio
+physical core) after a warm-up, and times patchlens by running its `bench_forward` example in the
+release profile (random weights of the zoo config, same batch and size; the dev profile keeps debug
+assertions on, which slow the `gemm` crate's kernels about threefold). Prints img/s for both and the ratio
 patchlens / onnxruntime.
 
 Run from the repository root (not in CI):
 
     python3 benches/vit_vs_onnxruntime.py [--batch 8] [--iters 10] [--models dino_vits16 dino_vitb16]
+                                          [--threads N]
 """
 
 import argparse
@@ -42,7 +44,7 @@ class Features(torch.nn.Module):
         return self.vit.forward_features(x)
 
 
-def time_ort(model_name, batch, size, iters, warmup, tmp):
+def time_ort(model_name, batch, size, iters, warmup, tmp, threads=0):
     torch.manual_seed(0)
     vit = timm.create_model(TIMM[model_name], pretrained=False, num_classes=0).eval()
     net = Features(vit).eval()
@@ -54,6 +56,7 @@ def time_ort(model_name, batch, size, iters, warmup, tmp):
         )
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads  # 0 = ORT default: one thread per physical core
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     xn = x.numpy()
     for _ in range(warmup):
@@ -64,17 +67,19 @@ def time_ort(model_name, batch, size, iters, warmup, tmp):
         sess.run(None, {"x": xn})
         times.append(time.perf_counter() - t)
     med = statistics.median(times)
-    threads = so.intra_op_num_threads  # 0 = ORT default (one per physical core)
-    return batch / med, med, threads
+    return batch / med, med, min(times)
 
 
-def time_patchlens(model_name, batch, size, iters, warmup):
+def time_patchlens(model_name, batch, size, iters, warmup, threads=0):
     cmd = [
-        "cargo", "run", "-q", "-p", "patchlens-vit", "--example", "bench_forward", "--",
+        "cargo", "run", "-q", "--release", "-p", "patchlens-vit", "--example", "bench_forward", "--",
         "--model", model_name, "--batch", str(batch), "--size", str(size),
         "--iters", str(iters), "--warmup", str(warmup),
     ]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if threads:
+        env["RAYON_NUM_THREADS"] = str(threads)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     sys.stdout.write("  patchlens: " + out.splitlines()[0] + "\n")
     m = re.search(r"IMG_PER_S ([0-9.]+)", out)
     if not m:
@@ -89,16 +94,18 @@ def main():
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--models", nargs="+", default=list(TIMM))
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for both (0: library defaults, i.e. one per core for both)")
     a = ap.parse_args()
     print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, timm {timm.__version__}, "
           f"cpus {os.cpu_count()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models:
-            ort_ips, med, threads = time_ort(name, a.batch, a.size, a.iters, a.warmup, tmp)
+            ort_ips, med, best = time_ort(name, a.batch, a.size, a.iters, a.warmup, tmp, a.threads)
             print(f"{name}: onnxruntime {ort_ips:.2f} img/s (median {med * 1e3:.1f} ms/batch, "
-                  f"intra_op_num_threads={threads or 'default'})")
-            pl_ips = time_patchlens(name, a.batch, a.size, a.iters, a.warmup)
+                  f"min {best * 1e3:.1f}; intra_op_num_threads={a.threads or 'default'})")
+            pl_ips = time_patchlens(name, a.batch, a.size, a.iters, a.warmup, a.threads)
             print(f"{name}: patchlens {pl_ips:.2f} img/s, ratio patchlens/onnxruntime = {pl_ips / ort_ips:.2f}")
             rows.append((name, ort_ips, pl_ips))
     print("\nmodel          batch  onnxruntime img/s  patchlens img/s  ratio")

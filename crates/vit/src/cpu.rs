@@ -297,8 +297,17 @@ fn forward_blocks(
 // Linear layers: gemm over row chunks in parallel, epilogue on each chunk while it is in cache.
 // ------------------------------------------------------------------------------------------------
 
-/// Rows per parallel gemm task.
-const ROW_CHUNK: usize = 128;
+/// Target rows per parallel task: large enough to amortise packing the weights in each gemm call,
+/// small enough that a chunk's output stays in L2 for its epilogue.
+const ROW_TARGET: usize = 192;
+
+/// Rows per task for `m` rows: a multiple of the thread count of chunks of about [`ROW_TARGET`] rows,
+/// so that the threads finish together.
+fn row_chunk(m: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let chunks = m.div_ceil(threads * ROW_TARGET).max(1) * threads;
+    m.div_ceil(chunks).max(1)
+}
 
 type Epilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
@@ -321,11 +330,12 @@ fn linear_rs(
     let w = lin.w.s();
     assert!(w.len() == k * n && out.len() >= m * n && lhs.len() >= (m - 1) * lhs_rs + k);
     let out = &mut out[..m * n];
-    out.par_chunks_mut(ROW_CHUNK * n)
+    let rc = row_chunk(m);
+    out.par_chunks_mut(rc * n)
         .enumerate()
         .for_each(|(ci, chunk)| {
             let rows = chunk.len() / n;
-            let r0 = ci * ROW_CHUNK;
+            let r0 = ci * rc;
             // SAFETY: every pointer/stride pair addresses memory inside the slices checked above:
             // lhs rows r0..r0+rows (stride lhs_rs, K columns), w [K, N] row-major, chunk [rows, N].
             unsafe {
@@ -365,6 +375,12 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `qkv [B·T, 3D]` (q | k | v, each head-major `[heads, hd]`) → `out [B·T, D]`.
 /// `bias`: `[heads, T, T]` added to the scores (relative position bias).
 fn attention(
@@ -382,10 +398,17 @@ fn attention(
         assert!(bias.len() >= heads * t * t);
     }
     let dst = SendPtr(out.as_mut_ptr());
-    (0..b * heads).into_par_iter().for_each_init(
-        || (vec![0f32; t * t], vec![0f32; t]),
-        |(s, inv), task| {
-            let dst = dst;
+    thread_local! {
+        /// Per-thread scores `[T, T]` and inverse row sums `[T]`, reused across calls.
+        static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
+    }
+    (0..b * heads).into_par_iter().for_each(|task| {
+        SCRATCH.with_borrow_mut(|(s, inv)| {
+            s.resize(t * t, 0.0);
+            inv.resize(t, 0.0);
+            let (s, inv) = (&mut s[..t * t], &mut inv[..t]);
             let (bi, h) = (task / heads, task % heads);
             let base = bi * t * 3 * d;
             let q = qkv[base + h * hd..].as_ptr();
@@ -394,19 +417,20 @@ fn attention(
             // SAFETY: q/k/v address rows bi·T..bi·T+T of qkv (stride 3D, hd columns at the head's
             // offset), s is [T, T], and dst addresses rows bi·T.. of out at the head's columns,
             // which no other task writes.
+            // Sᵀ = k·qᵀ stored column-major, i.e. S [T, T] row-major.
             unsafe {
                 gemm::gemm(
                     t,
                     t,
                     hd,
                     s.as_mut_ptr(),
-                    1,
                     t as isize,
+                    1,
                     false,
-                    q,
+                    k,
                     1,
                     (3 * d) as isize,
-                    k,
+                    q,
                     (3 * d) as isize,
                     1,
                     0.0,
@@ -421,22 +445,24 @@ fn attention(
                 let brow = bias.map(|bb| &bb[(h * t + i) * t..(h * t + i + 1) * t]);
                 inv[i] = 1.0 / softmax_unnormalised(row, brow);
             }
-            let o = unsafe { dst.0.add(bi * t * d + h * hd) };
+            let o = unsafe { dst.get().add(bi * t * d + h * hd) };
+            // Oᵀ [hd, T] = vᵀ·Pᵀ, stored column-major: each column is the head's slice of an
+            // output row.
             unsafe {
                 gemm::gemm(
-                    t,
                     hd,
                     t,
+                    t,
                     o,
-                    1,
                     d as isize,
+                    1,
                     false,
-                    s.as_ptr(),
-                    1,
-                    t as isize,
                     v,
-                    1,
                     (3 * d) as isize,
+                    1,
+                    s.as_ptr(),
+                    t as isize,
+                    1,
                     0.0,
                     1.0,
                     false,
@@ -451,8 +477,8 @@ fn attention(
                     }
                 }
             }
-        },
-    );
+        })
+    });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -501,8 +527,8 @@ fn sum_lanes(x: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let mut it = x.chunks_exact(LANES);
     for c in &mut it {
-        for l in 0..LANES {
-            acc[l] += c[l];
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
         }
     }
     let mut s = 0f32;
@@ -517,9 +543,9 @@ fn centred_sq_sum(x: &[f32], mean: f32) -> f32 {
     let mut acc = [0f32; LANES];
     let mut it = x.chunks_exact(LANES);
     for c in &mut it {
-        for l in 0..LANES {
-            let v = c[l] - mean;
-            acc[l] += v * v;
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let v = v - mean;
+            *a += v * v;
         }
     }
     let mut s = 0f32;
@@ -548,8 +574,9 @@ dispatch!(
 
 /// Row-wise LayerNorm of `x [M, D]` into `out`.
 fn layer_norm_rows(x: &[f32], out: &mut [f32], d: usize, w: &[f32], b: &[f32], eps: f32) {
-    out.par_chunks_mut(ROW_CHUNK * d)
-        .zip(x.par_chunks(ROW_CHUNK * d))
+    let rc = row_chunk(x.len() / d) * d;
+    out.par_chunks_mut(rc)
+        .zip(x.par_chunks(rc))
         .for_each(|(o, x)| {
             for (o, x) in o.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
                 layer_norm_row(x, o, w, b, eps);
@@ -597,8 +624,9 @@ fn residual_norm(
     ls: Option<&[f32]>,
     norm: Option<(&HostNorm, f32)>,
 ) {
-    x.par_chunks_mut(ROW_CHUNK * d)
-        .zip(y.par_chunks_mut(ROW_CHUNK * d))
+    let rc = row_chunk(x.len() / d) * d;
+    x.par_chunks_mut(rc)
+        .zip(y.par_chunks_mut(rc))
         .for_each(|(x, y)| {
             for (x, y) in x.chunks_exact_mut(d).zip(y.chunks_exact_mut(d)) {
                 residual_row(x, y, bias, ls);
@@ -627,20 +655,24 @@ dispatch!(
 );
 
 /// `e^x` for f32 (Cephes `expf`: range reduction by ln 2, degree-6 polynomial; ≤ 2 ulp on
-/// [-87, 88], flushed to ~1e-38 below). Branch-free, so loops over it vectorise.
+/// [-87, 88], flushed to ~1e-38 below). Branch-free and free of float→int casts (the integer part
+/// is read from the bits of `x·log2(e) + 1.5·2²³`), so loops over it vectorise.
 #[inline(always)]
 fn exp_approx(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: adding it rounds to an integer held in the low bits
     let x = x.clamp(-87.0, 88.0);
-    let fx = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let fx = t - MAGIC;
+    let n = t.to_bits().wrapping_sub(MAGIC.to_bits()); // round(x·log2 e) as two's complement
     let r = x - fx * 0.693_359_4 - fx * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let pow2 = f32::from_bits(((fx as i32 + 127) as u32) << 23);
+    let pow2 = f32::from_bits(n.wrapping_add(127) << 23);
     y * pow2
 }
 
@@ -676,8 +708,8 @@ fn softmax_unnormalised_imp(row: &mut [f32], bias: Option<&[f32]>) -> f32 {
     let mut mx = [f32::NEG_INFINITY; LANES];
     let mut it = row.chunks_exact(LANES);
     for c in &mut it {
-        for l in 0..LANES {
-            mx[l] = if c[l] > mx[l] { c[l] } else { mx[l] };
+        for (a, &v) in mx.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
         }
     }
     let mut m = f32::NEG_INFINITY;

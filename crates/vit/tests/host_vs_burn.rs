@@ -130,7 +130,7 @@ fn host_path_matches_burn_path_on_every_fixture_architecture() {
 #[test]
 fn host_path_matches_burn_path_across_row_chunks_and_ragged_widths() {
     // D = 72 (not a multiple of 16), 3 heads of 24, hidden 200, T = 1 + 4 + 8·10 = 85 tokens,
-    // batch 3 → 255 rows (two row chunks plus a ragged one), registers and LayerScale.
+    // batch 3 → 255 rows (an odd count: the last row chunk is ragged), registers and LayerScale.
     let cfg: VitConfig = serde_json::from_value(serde_json::json!({
         "patch_size": 8, "embed_dim": 72, "depth": 3, "num_heads": 3, "mlp_hidden": 200,
         "img_size": 64, "num_register_tokens": 4, "layer_scale": true,
