@@ -7,6 +7,7 @@ mod backend;
 mod embed;
 mod encode;
 mod eval;
+mod fetch;
 mod models;
 
 use anyhow::Result;
@@ -29,6 +30,8 @@ enum Cmd {
     Eval(eval::EvalCmd),
     /// List the model zoo.
     Models,
+    /// Download zoo checkpoints (resume, checksum verification) and convert them to safetensors once.
+    FetchWeights(fetch::FetchArgs),
 }
 
 fn main() {
@@ -43,6 +46,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Embed(a) => embed::run(&a),
         Cmd::Eval(c) => eval::run(&c),
+        Cmd::FetchWeights(a) => fetch::run(&a),
         Cmd::Models => {
             for m in patchlens_vit::zoo::all() {
                 let c = &m.config;
