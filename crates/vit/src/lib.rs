@@ -19,6 +19,8 @@ pub mod zoo;
 
 use std::path::Path;
 
+#[cfg(feature = "wgpu")]
+pub use burn::tensor::DeviceKind;
 pub use burn::tensor::{Device, Tensor, TensorData};
 pub use config::{Family, Ffn, PosEmbedKind, PosInterp, QkvBias, RelPosBias, VitConfig};
 pub use error::{Result, VitError};
