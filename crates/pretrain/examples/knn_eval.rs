@@ -6,7 +6,7 @@
 //! ```
 
 use burn::tensor::Device;
-use patchlens_pretrain::eval::{eval_set, patch_knn};
+use patchlens_pretrain::eval::{KnnResult, eval_set, patch_knn};
 use patchlens_pretrain::{Method, load_pretrained, presets, random_backbone};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,8 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = preset.train_scenes + 100_000;
     let reference = eval_set(&preset, start..start + n_ref)?;
     let query = eval_set(&preset, start + n_ref..start + n_ref + n_query)?;
-    println!("| model | layer | 1-NN accuracy | majority baseline |");
-    println!("|---|---|---|---|");
+    println!(
+        "| model | layer | 1-NN accuracy | balanced accuracy | foreground accuracy | majority baseline |"
+    );
+    println!("|---|---|---|---|---|---|");
     for method in Method::ALL {
         let path = dir.join(format!("{}_tiny.safetensors", method.name()));
         let trained = if path.exists() {
@@ -41,21 +43,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for layer in [depth / 2, depth] {
             if let Some(t) = &trained {
                 let r = patch_knn(t, &reference, &query, layer)?;
-                println!(
-                    "| {} | {layer} | {:.3} | {:.3} |",
-                    method.name(),
-                    r.accuracy,
-                    r.majority_baseline
-                );
+                row(method.name(), layer, &r);
             }
             let r = patch_knn(&random, &reference, &query, layer)?;
-            println!(
-                "| random ({} arch) | {layer} | {:.3} | {:.3} |",
-                method.name(),
-                r.accuracy,
-                r.majority_baseline
-            );
+            row(&format!("random ({} arch)", method.name()), layer, &r);
         }
     }
     Ok(())
+}
+
+fn row(name: &str, layer: usize, r: &KnnResult) {
+    println!(
+        "| {name} | {layer} | {:.3} | {:.3} | {:.3} | {:.3} |",
+        r.accuracy, r.balanced_accuracy, r.foreground_accuracy, r.majority_baseline
+    );
 }

@@ -81,8 +81,47 @@ pub fn knn1_accuracy(
     d: usize,
     device: &Device,
 ) -> Result<f64> {
+    let pred = knn1_predict(reference, ref_labels, query, query_labels.len(), d, device)?;
+    let correct = pred
+        .iter()
+        .zip(query_labels)
+        .filter(|(p, l)| p == l)
+        .count();
+    Ok(correct as f64 / query_labels.len() as f64)
+}
+
+/// Mean over the classes present in `labels` of the fraction of their items predicted correctly
+/// (balanced accuracy), and the accuracy restricted to items whose label is not 0 (foreground).
+pub fn balanced_and_foreground_accuracy(pred: &[u8], labels: &[u8]) -> (f64, f64) {
+    let mut hit = [0usize; 256];
+    let mut tot = [0usize; 256];
+    for (&p, &l) in pred.iter().zip(labels) {
+        tot[l as usize] += 1;
+        if p == l {
+            hit[l as usize] += 1;
+        }
+    }
+    let present: Vec<usize> = (0..256).filter(|&c| tot[c] > 0).collect();
+    let balanced = present
+        .iter()
+        .map(|&c| hit[c] as f64 / tot[c] as f64)
+        .sum::<f64>()
+        / present.len().max(1) as f64;
+    let fg_tot: usize = tot[1..].iter().sum();
+    let fg_hit: usize = hit[1..].iter().sum();
+    (balanced, fg_hit as f64 / fg_tot.max(1) as f64)
+}
+
+/// 1-NN predicted labels of `q` query rows (see [`knn1_accuracy`]).
+pub fn knn1_predict(
+    reference: &[f32],
+    ref_labels: &[u8],
+    query: &[f32],
+    q: usize,
+    d: usize,
+    device: &Device,
+) -> Result<Vec<u8>> {
     let r = ref_labels.len();
-    let q = query_labels.len();
     if r == 0 || q == 0 || reference.len() != r * d || query.len() != q * d {
         return Err(invalid(
             "features",
@@ -96,7 +135,7 @@ pub fn knn1_accuracy(
     }
     let rt =
         Tensor::<2>::from_data(TensorData::new(reference.to_vec(), [r, d]), device).transpose();
-    let mut correct = 0usize;
+    let mut pred = Vec::with_capacity(q);
     let block = 512;
     for start in (0..q).step_by(block) {
         let n = block.min(q - start);
@@ -113,12 +152,10 @@ pub fn knn1_accuracy(
                     best = j;
                 }
             }
-            if ref_labels[best] == query_labels[start + i] {
-                correct += 1;
-            }
+            pred.push(ref_labels[best]);
         }
     }
-    Ok(correct as f64 / q as f64)
+    Ok(pred)
 }
 
 /// Result of [`patch_knn`].
@@ -128,6 +165,10 @@ pub struct KnnResult {
     pub layer: usize,
     /// 1-NN accuracy of query patches.
     pub accuracy: f64,
+    /// Mean per-class recall over the classes present in the queries (background included).
+    pub balanced_accuracy: f64,
+    /// Accuracy on object patches only (label ≠ 0).
+    pub foreground_accuracy: f64,
     /// Accuracy of always answering the most frequent reference class.
     pub majority_baseline: f64,
     /// Reference patches.
@@ -148,7 +189,10 @@ pub fn patch_knn(
     let qf = patch_features(vit, &query.images, layer, 32)?;
     let rl: Vec<u8> = reference.labels.concat();
     let ql: Vec<u8> = query.labels.concat();
-    let accuracy = knn1_accuracy(&rf, &rl, &qf, &ql, d, vit.device())?;
+    let pred = knn1_predict(&rf, &rl, &qf, ql.len(), d, vit.device())?;
+    let accuracy =
+        pred.iter().zip(&ql).filter(|(p, l)| p == l).count() as f64 / ql.len().max(1) as f64;
+    let (balanced_accuracy, foreground_accuracy) = balanced_and_foreground_accuracy(&pred, &ql);
     let mut counts = [0usize; 256];
     for &l in &rl {
         counts[l as usize] += 1;
@@ -159,6 +203,8 @@ pub fn patch_knn(
     Ok(KnnResult {
         layer,
         accuracy,
+        balanced_accuracy,
+        foreground_accuracy,
         majority_baseline,
         n_reference: rl.len(),
         n_query: ql.len(),
@@ -178,5 +224,15 @@ mod tests {
         let acc = knn1_accuracy(&reference, &[1, 2], &query, &[2, 1, 2], 2, &dev).unwrap();
         assert!((acc - 2.0 / 3.0).abs() < 1e-12, "{acc}");
         assert!(knn1_accuracy(&reference, &[1], &query, &[2, 1, 2], 2, &dev).is_err());
+    }
+
+    #[test]
+    fn balanced_and_foreground_accuracy_on_hand_labels() {
+        // Class 0: 3 items, 3 right; class 1: 1 item, wrong; class 2: 2 items, 1 right.
+        let labels = [0u8, 0, 0, 1, 2, 2];
+        let pred = [0u8, 0, 0, 0, 2, 1];
+        let (b, f) = balanced_and_foreground_accuracy(&pred, &labels);
+        assert!((b - (1.0 + 0.0 + 0.5) / 3.0).abs() < 1e-12, "{b}");
+        assert!((f - 1.0 / 3.0).abs() < 1e-12, "{f}");
     }
 }
