@@ -255,13 +255,13 @@ impl VitConfig {
                 "zero-sized dimension in {self:?}"
             )));
         }
-        if self.embed_dim % self.num_heads != 0 {
+        if !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(VitError::Config(format!(
                 "embed_dim {} is not divisible by num_heads {}",
                 self.embed_dim, self.num_heads
             )));
         }
-        if self.img_size % self.patch_size != 0 {
+        if !self.img_size.is_multiple_of(self.patch_size) {
             return Err(VitError::Config(format!(
                 "img_size {} is not a multiple of patch_size {}",
                 self.img_size, self.patch_size
@@ -272,7 +272,7 @@ impl VitConfig {
             self.mlp_hidden = match self.ffn {
                 Ffn::Mlp => h,
                 // DINOv2 SwiGLUFFNFused: hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
-                Ffn::Swiglu => ((h * 2 / 3) + 7) / 8 * 8,
+                Ffn::Swiglu => (h * 2 / 3).div_ceil(8) * 8,
             };
         }
         Ok(self)

@@ -250,10 +250,10 @@ impl MappedCheckpoint {
         }
         // Outside keys only fill parameters the prefix itself does not provide.
         for (canon, k) in outside_candidates {
-            if map.contains_key(&canon) {
-                report.outside_prefix += 1;
+            if let std::collections::btree_map::Entry::Vacant(e) = map.entry(canon) {
+                e.insert(k);
             } else {
-                map.insert(canon, k);
+                report.outside_prefix += 1;
             }
         }
         if !unexpected.is_empty() {

@@ -86,6 +86,7 @@ fn aa_taps(inp: usize, out: usize, user_scale: Option<f64>) -> Vec<(usize, Vec<f
 
 /// Bicubic resize of a `[C, H, W]` grid to `[C, out_h, out_w]` with PyTorch semantics
 /// (`F.interpolate(mode="bicubic", antialias=False)`), border taps clamped.
+#[allow(clippy::too_many_arguments)]
 pub fn bicubic(
     src: &[f32],
     c: usize,
@@ -306,9 +307,7 @@ pub fn relative_position_index(rows: usize, cols: usize) -> Vec<usize> {
             idx[(i + 1) * (n + 1) + (j + 1)] = dy * (2 * cols - 1) + dx;
         }
     }
-    for j in 0..=n {
-        idx[j] = num_rel - 3; // cls to token
-    }
+    idx[..=n].fill(num_rel - 3); // cls to token
     for i in 0..=n {
         idx[i * (n + 1)] = num_rel - 2; // token to cls
     }
