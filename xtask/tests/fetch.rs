@@ -471,7 +471,7 @@ fn converts_a_pth_checkpoint_once_keeping_the_official_names() {
     let orig = Checkpoint::open(&f.original).unwrap();
     let data = std::fs::read(&conv).unwrap();
     let st = safetensors::SafeTensors::deserialize(&data).unwrap();
-    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     assert_eq!(names, orig.tensors.keys().cloned().collect::<Vec<_>>());
     assert!(
