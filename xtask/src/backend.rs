@@ -26,7 +26,9 @@ impl Backend {
                     Ok(Device::wgpu(patchlens_vit::DeviceKind::DefaultDevice))
                 }
                 #[cfg(not(feature = "wgpu"))]
-                bail!("this binary was built without the `wgpu` feature: run `cargo xtask --features wgpu ...` (e.g. `cargo run -p xtask --features wgpu -- ...`)")
+                bail!(
+                    "this binary was built without the `wgpu` feature: run `cargo xtask --features wgpu ...` (e.g. `cargo run -p xtask --features wgpu -- ...`)"
+                )
             }
             Backend::Cuda => {
                 #[cfg(feature = "cuda")]
@@ -34,7 +36,9 @@ impl Backend {
                     Ok(Device::cuda(0))
                 }
                 #[cfg(not(feature = "cuda"))]
-                bail!("this binary was built without the `cuda` feature: run `cargo run -p xtask --features cuda -- ...`")
+                bail!(
+                    "this binary was built without the `cuda` feature: run `cargo run -p xtask --features cuda -- ...`"
+                )
             }
         }
     }

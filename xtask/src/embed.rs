@@ -49,43 +49,84 @@ pub struct EmbedArgs {
 
 /// Parse `HxW`.
 pub fn parse_size(s: &str) -> std::result::Result<(usize, usize), String> {
-    let (h, w) = s.split_once(['x', 'X']).ok_or_else(|| format!("size `{s}` is not HxW"))?;
-    let h = h.trim().parse().map_err(|_| format!("bad height in `{s}`"))?;
-    let w = w.trim().parse().map_err(|_| format!("bad width in `{s}`"))?;
+    let (h, w) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size `{s}` is not HxW"))?;
+    let h = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad height in `{s}`"))?;
+    let w = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad width in `{s}`"))?;
     Ok((h, w))
 }
 
 /// Parse a [`patchlens_vit::PosInterp`] by its snake_case name.
 pub fn parse_pos_interp(s: &str) -> std::result::Result<patchlens_vit::PosInterp, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| format!("unknown position-grid rule `{s}`"))
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("unknown position-grid rule `{s}`"))
 }
 
 /// Read `input` [3, H, W] f32 from a safetensors file.
 fn read_input(path: &std::path::Path) -> Result<(Vec<f32>, usize, usize)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).with_context(|| format!("{}: not a safetensors file", path.display()))?;
-    let t = st.tensor("input").with_context(|| format!("{}: no tensor named `input`", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
+    let t = st
+        .tensor("input")
+        .with_context(|| format!("{}: no tensor named `input`", path.display()))?;
     if t.dtype() != safetensors::Dtype::F32 || t.shape().len() != 3 || t.shape()[0] != 3 {
-        bail!("{}: `input` must be float32 [3, H, W], found {:?} {:?}", path.display(), t.dtype(), t.shape());
+        bail!(
+            "{}: `input` must be float32 [3, H, W], found {:?} {:?}",
+            path.display(),
+            t.dtype(),
+            t.shape()
+        );
     }
-    let data = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let data = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     Ok((data, t.shape()[1], t.shape()[2]))
 }
 
 /// Write named f32 tensors to a safetensors file atomically (temp file + rename).
-pub fn write_safetensors(path: &std::path::Path, tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, meta: BTreeMap<String, String>) -> Result<()> {
-    let bytes: BTreeMap<&String, Vec<u8>> =
-        tensors.iter().map(|(k, (_, v))| (k, v.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
+pub fn write_safetensors(
+    path: &std::path::Path,
+    tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    meta: BTreeMap<String, String>,
+) -> Result<()> {
+    let bytes: BTreeMap<&String, Vec<u8>> = tensors
+        .iter()
+        .map(|(k, (_, v))| (k, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(k, (shape, _))| {
-            Ok((k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), &bytes[k])?))
+            Ok((
+                k.clone(),
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    &bytes[k],
+                )?,
+            ))
         })
         .collect::<Result<_>>()?;
     let data = safetensors::serialize(views, Some(meta.into_iter().collect()))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
     std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
@@ -117,24 +158,50 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     };
     let p = cfg.patch_size;
     if h % p != 0 || w % p != 0 {
-        bail!("input size {h}x{w} is not a multiple of {}'s patch size {p}", args.model);
+        bail!(
+            "input size {h}x{w} is not a multiple of {}'s patch size {p}",
+            args.model
+        );
     }
-    let layers = if args.layers.is_empty() { vec![cfg.depth] } else { args.layers.clone() };
+    let layers = if args.layers.is_empty() {
+        vec![cfg.depth]
+    } else {
+        args.layers.clone()
+    };
     let x = Tensor::<4>::from_data(TensorData::new(chw, [1, 3, h, w]), &device);
     let out = model.vit.forward_layers(x, &layers)?;
     let d = cfg.embed_dim;
     let mut tensors = BTreeMap::new();
     for lt in &out.layers {
-        let v = lt.patches.clone().into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        tensors.insert(format!("layer{}", lt.layer), (vec![out.rows * out.cols, d], v));
+        let v = lt
+            .patches
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        tensors.insert(
+            format!("layer{}", lt.layer),
+            (vec![out.rows * out.cols, d], v),
+        );
         if let Some(cls) = &lt.cls {
-            let v = cls.clone().into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let v = cls
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             tensors.insert(format!("cls{}", lt.layer), (vec![d], v.clone()));
             tensors.insert("cls".into(), (vec![d], v));
         }
         if let Some(reg) = &lt.registers {
-            let v = reg.clone().into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            tensors.insert(format!("registers{}", lt.layer), (vec![cfg.num_register_tokens, d], v));
+            let v = reg
+                .clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            tensors.insert(
+                format!("registers{}", lt.layer),
+                (vec![cfg.num_register_tokens, d], v),
+            );
         }
     }
     let meta = BTreeMap::from([
@@ -142,7 +209,14 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         ("weights_sha256".to_string(), model.weights_sha256.clone()),
         ("input_size".to_string(), format!("{h}x{w}")),
         ("grid".to_string(), format!("{}x{}", out.rows, out.cols)),
-        ("layers".to_string(), layers.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(",")),
+        (
+            "layers".to_string(),
+            layers
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     ]);
     write_safetensors(&args.out, &tensors, meta)?;
     println!(

@@ -67,10 +67,22 @@ impl Encoder<'_> {
         let mut out = BTreeMap::new();
         let mut missing = Vec::new();
         for &l in layers {
-            match self.store.map(|s| s.get(&self.key(l, image_id))).transpose()? {
+            match self
+                .store
+                .map(|s| s.get(&self.key(l, image_id)))
+                .transpose()?
+            {
                 Some(Some(shard)) if shard.dim() == dim => {
                     let (features, _, _) = shard.into_parts();
-                    out.insert(l, ImageFeatures { rows, cols, dim, features });
+                    out.insert(
+                        l,
+                        ImageFeatures {
+                            rows,
+                            cols,
+                            dim,
+                            features,
+                        },
+                    );
                 }
                 _ => missing.push(l),
             }
@@ -93,11 +105,18 @@ impl Encoder<'_> {
     }
 
     /// Encode tiles (each `[3, h, w]`) without caching: per layer `[tiles·rows·cols, D]`.
-    pub fn encode_tiles(&self, tiles: &[Vec<f32>], h: usize, w: usize, layers: &[usize]) -> Result<BTreeMap<usize, ImageFeatures>> {
+    pub fn encode_tiles(
+        &self,
+        tiles: &[Vec<f32>],
+        h: usize,
+        w: usize,
+        layers: &[usize],
+    ) -> Result<BTreeMap<usize, ImageFeatures>> {
         let vit = &self.model.vit;
         let p = vit.config.patch_size;
         let (rows, cols, dim) = (h / p, w / p, vit.config.embed_dim);
-        let mut per_layer: BTreeMap<usize, Vec<f32>> = layers.iter().map(|&l| (l, Vec::new())).collect();
+        let mut per_layer: BTreeMap<usize, Vec<f32>> =
+            layers.iter().map(|&l| (l, Vec::new())).collect();
         for chunk in tiles.chunks(self.device_batch.max(1)) {
             let b = chunk.len();
             let mut flat = Vec::with_capacity(b * 3 * h * w);
@@ -110,10 +129,30 @@ impl Encoder<'_> {
             let x = Tensor::<4>::from_data(TensorData::new(flat, [b, 3, h, w]), vit.device());
             let fo = vit.forward_layers(x, layers)?;
             for lt in fo.layers {
-                let v = lt.patches.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                per_layer.get_mut(&lt.layer).expect("requested layer").extend(v);
+                let v = lt
+                    .patches
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                per_layer
+                    .get_mut(&lt.layer)
+                    .expect("requested layer")
+                    .extend(v);
             }
         }
-        Ok(per_layer.into_iter().map(|(l, features)| (l, ImageFeatures { rows, cols, dim, features })).collect())
+        Ok(per_layer
+            .into_iter()
+            .map(|(l, features)| {
+                (
+                    l,
+                    ImageFeatures {
+                        rows,
+                        cols,
+                        dim,
+                        features,
+                    },
+                )
+            })
+            .collect())
     }
 }

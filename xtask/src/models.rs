@@ -29,10 +29,16 @@ impl LoadedModel {
 }
 
 /// Load zoo model `name` from `weights` onto `device`. `part` picks teacher/student in training checkpoints.
-pub fn load(name: &str, weights: &Path, part: Option<&str>, device: &Device) -> Result<LoadedModel> {
+pub fn load(
+    name: &str,
+    weights: &Path,
+    part: Option<&str>,
+    device: &Device,
+) -> Result<LoadedModel> {
     let entry = zoo::lookup(name)?;
-    let (vit, report) = patchlens_vit::load_backbone(weights, entry.family, entry.config.clone(), part, device)
-        .with_context(|| format!("loading {name} from {}", weights.display()))?;
+    let (vit, report) =
+        patchlens_vit::load_backbone(weights, entry.family, entry.config.clone(), part, device)
+            .with_context(|| format!("loading {name} from {}", weights.display()))?;
     let weights_sha256 = patchlens_store::sha256_file(weights)?;
     Ok(LoadedModel {
         name: name.to_string(),
@@ -55,5 +61,12 @@ pub fn load_custom(
     let (vit, report) = patchlens_vit::load_backbone(weights, family, config, None, device)
         .with_context(|| format!("loading {name} from {}", weights.display()))?;
     let weights_sha256 = patchlens_store::sha256_file(weights)?;
-    Ok(LoadedModel { name: name.to_string(), family, vit, weights: weights.to_path_buf(), weights_sha256, report })
+    Ok(LoadedModel {
+        name: name.to_string(),
+        family,
+        vit,
+        weights: weights.to_path_buf(),
+        weights_sha256,
+        report,
+    })
 }

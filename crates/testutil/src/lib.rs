@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 /// The repository root (the workspace directory holding the top-level `Cargo.toml`).
 pub fn repo_root() -> PathBuf {
     // crates/testutil -> repo root
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root exists")
 }
 
 /// The shared asset directory: `$PATCHLENS_SHARED`, else `<repo>/../shared`.
@@ -17,7 +20,11 @@ pub fn shared_dir() -> PathBuf {
     match std::env::var_os("PATCHLENS_SHARED") {
         Some(p) if !p.is_empty() => {
             let p = PathBuf::from(p);
-            if p.is_absolute() { p } else { repo_root().join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                repo_root().join(p)
+            }
         }
         _ => repo_root().join("../shared"),
     }
@@ -28,8 +35,14 @@ pub fn shared_dir() -> PathBuf {
 /// A CI without access to the research data (e.g. a hosted GitHub runner) sets
 /// `PATCHLENS_SHARED_OPTIONAL=1` to keep the skip-with-reason behaviour.
 pub fn in_ci() -> bool {
-    let ci = matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1") | Ok("TRUE"));
-    let optional = matches!(std::env::var("PATCHLENS_SHARED_OPTIONAL").as_deref(), Ok("1") | Ok("true"));
+    let ci = matches!(
+        std::env::var("CI").as_deref(),
+        Ok("true") | Ok("1") | Ok("TRUE")
+    );
+    let optional = matches!(
+        std::env::var("PATCHLENS_SHARED_OPTIONAL").as_deref(),
+        Ok("1") | Ok("true")
+    );
     ci && !optional
 }
 
@@ -61,6 +74,10 @@ pub fn shared_asset(rel: &str) -> Option<PathBuf> {
 /// the path is inside the repository (`fixtures/...`). Missing committed fixtures are always a failure.
 pub fn fixture(rel: &str) -> PathBuf {
     let p = repo_root().join("fixtures").join(rel);
-    assert!(p.exists(), "committed fixture {} is missing; regenerate it with the script in fixtures/ (see fixtures/README.md)", p.display());
+    assert!(
+        p.exists(),
+        "committed fixture {} is missing; regenerate it with the script in fixtures/ (see fixtures/README.md)",
+        p.display()
+    );
     p
 }
