@@ -1,0 +1,298 @@
+//! `cargo xtask eval tracking` end to end on the synthetic videos (the binary is run; results.json is
+//! read back), checked against a direct re-computation and, with the real weights, against a random
+//! backbone.
+
+use std::process::Command;
+
+use patchlens_data::synthetic::video::{VideoConfig, video};
+use patchlens_image::{IMAGENET_MEAN, IMAGENET_STD};
+use patchlens_track::{BoxXyxy, FeatureMap, RoiAlignConfig, roi_align};
+use patchlens_vit::{Device, Tensor, TensorData};
+use serde_json::Value;
+
+fn xtask(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .expect("run xtask");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_ok(args: &[&str]) -> Value {
+    let (ok, stdout, stderr) = xtask(args);
+    assert!(
+        ok,
+        "xtask {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let out = args
+        .iter()
+        .position(|a| *a == "--out")
+        .map(|i| args[i + 1])
+        .expect("--out");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out).expect("results.json")).expect("json");
+    v["experiments"][0].clone()
+}
+
+fn metric(exp: &Value, key: &str) -> Option<f64> {
+    exp["metrics"][key].as_f64()
+}
+
+/// Re-derive the tiled pipeline by hand for one short synthetic video and a random ViT-S: two 224 tiles
+/// encoded separately, the 16×32 map assembled by explicit index arithmetic, RoIAlign per visible box,
+/// and the same-instance rule (the query's own id has the maximum dot product among all objects of
+/// frame t+Δ) averaged per frame pair, then over pairs.
+#[test]
+fn tiled_synthetic_matches_a_direct_computation() {
+    let frames = 5usize;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let exp = run_ok(&[
+        "eval",
+        "tracking",
+        "--dataset",
+        "synthetic",
+        "--model",
+        "dinov2_vits14",
+        "--random-init",
+        "7",
+        "--num-videos",
+        "1",
+        "--frames",
+        "5",
+        "--deltas",
+        "1,2,4",
+        "--no-cache",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(metric(&exp, "frames"), Some(frames as f64));
+    assert_eq!(
+        exp["protocol"]["geometry"]["grid"],
+        serde_json::json!([16, 32])
+    );
+
+    let device = Device::flex();
+    let cfg = patchlens_vit::zoo::lookup("dinov2_vits14")
+        .unwrap()
+        .config
+        .clone();
+    let vit = patchlens_vit::init::init_random(&cfg, 7, &device);
+    let v = video(
+        &VideoConfig {
+            frames,
+            ..VideoConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    let roi = RoiAlignConfig::protocol(14);
+    let d = 384usize;
+    // Per frame: (track id, class, vector).
+    let mut per_frame: Vec<Vec<(u8, u8, Vec<f32>)>> = Vec::new();
+    for t in 0..frames {
+        let f = v.frame(t).unwrap();
+        let mut input = Vec::new();
+        for tile in 0..2 {
+            let crop = patchlens_image::crop(&f.image, tile * 224, 0, 224, 224).unwrap();
+            input.extend(patchlens_image::to_chw(
+                &patchlens_image::to_f32_normalized(&crop, IMAGENET_MEAN, IMAGENET_STD),
+            ));
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(input, [2, 3, 224, 224]), &device);
+        let out = vit.forward_layers(x, &[12]).unwrap();
+        let tok: Vec<f32> = out.layers[0]
+            .patches
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(); // [2, 256, D]
+        let mut map = vec![0f32; 16 * 32 * d];
+        for r in 0..16 {
+            for c in 0..32 {
+                let (tile, cc) = (c / 16, c % 16);
+                let src = (tile * 256 + r * 16 + cc) * d;
+                map[(r * 32 + c) * d..(r * 32 + c + 1) * d].copy_from_slice(&tok[src..src + d]);
+            }
+        }
+        let fm = FeatureMap::new(16, 32, d, map).unwrap();
+        per_frame.push(
+            f.objects
+                .iter()
+                .map(|o| {
+                    let [x1, y1, x2, y2] = o.bbox;
+                    let b = BoxXyxy::new(x1.into(), y1.into(), x2.into(), y2.into());
+                    (o.track_id, o.class, roi_align(&fm, &b, &roi).unwrap())
+                })
+                .collect(),
+        );
+    }
+    let dot = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum::<f64>()
+    };
+    for delta in [1usize, 2, 4] {
+        let mut accs = Vec::new();
+        for t in 0..frames - delta {
+            let (a, b) = (&per_frame[t], &per_frame[t + delta]);
+            let mut n = 0usize;
+            let mut correct = 0usize;
+            for q in a {
+                let Some(same) = b.iter().find(|o| o.0 == q.0) else {
+                    continue;
+                };
+                n += 1;
+                let s_same = dot(&q.2, &same.2);
+                let best = b
+                    .iter()
+                    .map(|o| dot(&q.2, &o.2))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                correct += usize::from(s_same >= best);
+            }
+            if n > 0 {
+                accs.push(correct as f64 / n as f64);
+            }
+        }
+        let expected = accs.iter().sum::<f64>() / accs.len() as f64;
+        let got = metric(&exp, &format!("same_instance.delta{delta}")).expect("metric");
+        assert!(
+            (got - expected).abs() < 1e-9,
+            "Δ={delta}: CLI {got} vs direct {expected}"
+        );
+        assert_eq!(
+            metric(&exp, &format!("frame_pairs.delta{delta}")),
+            Some(accs.len() as f64)
+        );
+    }
+}
+
+/// DINOv2-S/14 against the same architecture with random parameters (`--random-init 0`) on the synthetic
+/// videos (3 videos × 12 frames, tiled, Δ ∈ {1, 3, …, 11}).
+///
+/// Measured on the 2-core VM (issue #5 report): both are perfect at Δ = 1 and the real model is NOT
+/// clearly better at same-instance association on these videos (3×12: DINOv2 0.978 vs random 0.956;
+/// 4×24 frames: 0.800 vs 0.854). Instances of the generator differ by their two random colours, which a
+/// random patch projection (LayerScale ≤ 0.1 keeps the random blocks close to identity) matches as well
+/// as learned features do. What is asserted is what holds robustly: both pipelines track at short gaps
+/// (Δ = 1 accuracy ≥ 0.95; a broken RoI/stitching geometry gives far less), and the loaded weights
+/// really change the features (the curves differ).
+#[test]
+fn dinov2_and_random_init_on_synthetic_videos() {
+    let Some(w) = patchlens_testutil::shared_asset("weights/dinov2_vits14_imgfocus.safetensors")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let common = [
+        "--dataset",
+        "synthetic",
+        "--model",
+        "dinov2_vits14",
+        "--num-videos",
+        "3",
+        "--frames",
+        "12",
+        "--deltas",
+        "1,3,5,7,9,11",
+        "--no-cache",
+    ];
+    let real_out = dir.path().join("real.json");
+    let rand_out = dir.path().join("rand.json");
+    let mut a = vec!["eval", "tracking"];
+    a.extend(common);
+    let mut real_args = a.clone();
+    real_args.extend([
+        "--weights",
+        w.to_str().unwrap(),
+        "--out",
+        real_out.to_str().unwrap(),
+    ]);
+    let mut rand_args = a;
+    rand_args.extend(["--random-init", "0", "--out", rand_out.to_str().unwrap()]);
+    let real = run_ok(&real_args);
+    let rand = run_ok(&rand_args);
+    for d in [1, 3, 5, 7, 9, 11] {
+        let (i, c) = (
+            format!("same_instance.delta{d}"),
+            format!("same_category.delta{d}"),
+        );
+        eprintln!(
+            "Δ={d}: instance dinov2 {:.4} random {:.4} | category dinov2 {:.4} random {:.4}",
+            metric(&real, &i).unwrap(),
+            metric(&rand, &i).unwrap(),
+            metric(&real, &c).unwrap(),
+            metric(&rand, &c).unwrap()
+        );
+    }
+    for e in [&real, &rand] {
+        assert!(
+            metric(e, "same_instance.delta1").unwrap() >= 0.95,
+            "{}",
+            e["metrics"]
+        );
+    }
+    assert_ne!(real["metrics"], rand["metrics"]);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let (ok, _, err) = xtask(&[
+        "eval",
+        "tracking",
+        "--dataset",
+        "bdd100k",
+        "--model",
+        "dinov2_vits14",
+        "--random-init",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--data-root"), "{err}");
+    let (ok, _, err) = xtask(&[
+        "eval",
+        "tracking",
+        "--dataset",
+        "synthetic",
+        "--model",
+        "no_such_model",
+        "--random-init",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no_such_model"), "{err}");
+    let (ok, _, err) = xtask(&[
+        "eval",
+        "tracking",
+        "--dataset",
+        "synthetic",
+        "--model",
+        "dinov2_vits14",
+        "--random-init",
+        "0",
+        "--deltas",
+        "0",
+        "--frames",
+        "3",
+        "--num-videos",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.to_lowercase().contains("delta") || err.contains("Δ"),
+        "{err}"
+    );
+}
