@@ -25,6 +25,9 @@
 //! the command line wins. The zoo's checksums still apply to a custom address. `http://` and `https://`
 //! (rustls with the Mozilla roots) are supported.
 
+// A failed download happens once per model; error size does not matter here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -503,8 +506,11 @@ fn header<'a>(resp: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Parse `Content-Range: bytes S-E/T` (or `bytes */T`) into `(Some((S, E)), Some(T))`.
-pub fn parse_content_range(v: &str) -> Option<(Option<(u64, u64)>, Option<u64>)> {
+/// A parsed `Content-Range`: the byte range `(first, last)` (None for `*`) and the total size (None for `*`).
+pub type ContentRange = (Option<(u64, u64)>, Option<u64>);
+
+/// Parse `Content-Range: bytes S-E/T` (or `bytes */T`).
+pub fn parse_content_range(v: &str) -> Option<ContentRange> {
     let rest = v.trim().strip_prefix("bytes")?.trim_start();
     let (range, total) = rest.split_once('/')?;
     let total = match total.trim() {

@@ -903,7 +903,7 @@ fn fill_curves(
         let labels: Vec<String> = params.iter().map(|p| p.1.clone()).collect();
         let mut add =
             |figure: String, series: &str, f: &dyn Fn(&TransformCounts) -> Option<f64>| {
-                let y: Option<Vec<f64>> = rs.iter().map(|r| f(*r)).collect();
+                let y: Option<Vec<f64>> = rs.iter().map(|r| f(r)).collect();
                 if let Some(y) = y {
                     let mut c = Curve::new(
                         figure,
