@@ -237,6 +237,8 @@ fn simmim_name(canonical: &str) -> String {
 }
 
 /// Everything a trained objective exports.
+// One value per training run: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum TrainedNet {
     /// Backbone + classification head.
@@ -244,9 +246,9 @@ pub enum TrainedNet {
     /// The EMA teacher (exported) and the student.
     Dino {
         /// Exported backbone.
-        teacher: DinoNet,
+        teacher: Box<DinoNet>,
         /// The student (not exported).
-        student: DinoNet,
+        student: Box<DinoNet>,
     },
     /// Encoder + decoder (the encoder is exported).
     Mae(MaeNet),

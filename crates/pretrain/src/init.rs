@@ -100,7 +100,7 @@ pub fn mae_sincos(d: usize, g: usize) -> Vec<f32> {
 
 /// A freshly initialised backbone of architecture `config` (validated first), deterministic in `seed`.
 ///
-/// MAE-style models (learned-kind positions with [`fixed_positions`] true) get the sin-cos table and
+/// MAE-style models (learned-kind positions with `fixed_positions` true) get the sin-cos table and
 /// it is excluded from training (`require_grad = false`).
 pub fn init_vit_model(
     config: &VitConfig,

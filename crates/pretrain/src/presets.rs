@@ -344,15 +344,15 @@ impl Preset {
 
     /// Check the preset's internal consistency.
     pub fn validate(&self) -> Result<()> {
-        if self.img_size % self.patch_size != 0 {
+        if !self.img_size.is_multiple_of(self.patch_size) {
             return Err(invalid(
                 "img_size",
                 self.img_size,
                 format!("must be a multiple of the patch size {}", self.patch_size),
             ));
         }
-        if self.simmim.mask_patch_size % self.patch_size != 0
-            || self.img_size % self.simmim.mask_patch_size != 0
+        if !self.simmim.mask_patch_size.is_multiple_of(self.patch_size)
+            || !self.img_size.is_multiple_of(self.simmim.mask_patch_size)
         {
             return Err(invalid(
                 "simmim.mask_patch_size",
@@ -360,7 +360,7 @@ impl Preset {
                 "must be a multiple of the patch size and divide the image size",
             ));
         }
-        if self.dino.local_size % self.patch_size != 0 {
+        if !self.dino.local_size.is_multiple_of(self.patch_size) {
             return Err(invalid(
                 "dino.local_size",
                 self.dino.local_size,

@@ -301,7 +301,7 @@ pub fn train(
             for step in 0..steps {
                 let lr = learning_rate(&h, step, steps);
                 let b = h.batch_size;
-                let mut globals = vec![Vec::with_capacity(b), Vec::with_capacity(b)];
+                let mut globals = [Vec::with_capacity(b), Vec::with_capacity(b)];
                 let mut locals: Vec<ImageU8> = Vec::with_capacity(b * dh.local_crops);
                 let mut local_views: Vec<Vec<ImageU8>> =
                     vec![Vec::with_capacity(b); dh.local_crops];
@@ -358,8 +358,8 @@ pub fn train(
                 record(step, v, lr, Some(m))?;
             }
             Ok(TrainedNet::Dino {
-                teacher,
-                student: student.valid(),
+                teacher: Box::new(teacher),
+                student: Box::new(student.valid()),
             })
         }
     }

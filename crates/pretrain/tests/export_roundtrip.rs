@@ -28,11 +28,11 @@ fn net(method: Method, device: &Device) -> TrainedNet {
             let teacher_backbone = init_vit_model(&cfg, false, 10, device).unwrap();
             let head = DinoHead::new(&mut init, cfg.embed_dim, 16, 8, 32, device);
             TrainedNet::Dino {
-                teacher: DinoNet {
+                teacher: Box::new(DinoNet {
                     backbone: teacher_backbone,
                     head,
-                },
-                student,
+                }),
+                student: Box::new(student),
             }
         }
         Method::Mae => {

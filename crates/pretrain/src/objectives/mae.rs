@@ -85,7 +85,7 @@ impl MaeNet {
         init: &mut Init,
         device: &Device,
     ) -> Result<Self> {
-        if dd % heads != 0 || dd % 4 != 0 {
+        if !dd.is_multiple_of(heads) || !dd.is_multiple_of(4) {
             return Err(invalid(
                 "decoder_dim",
                 dd,

@@ -17,7 +17,7 @@ use crate::init::{Init, param};
 /// exactly `⌈blocks · ratio⌉` of them chosen uniformly at random, each covering `block × block` tokens.
 /// Returns the row-major token mask (`true` = masked).
 pub fn block_mask<R: Rng>(rng: &mut R, grid: usize, block: usize, ratio: f32) -> Result<Vec<bool>> {
-    if block == 0 || grid % block != 0 {
+    if block == 0 || !grid.is_multiple_of(block) {
         return Err(invalid(
             "mask block",
             block,
