@@ -96,7 +96,7 @@ impl Encoder<'_> {
             if let Some(store) = self.store {
                 let shard = Shard::new(feats.features.clone(), dim, None)?
                     .with_metadata("image_id", image_id)?
-                    .with_metadata("layer", &l.to_string())?;
+                    .with_metadata("layer", l.to_string())?;
                 store.put(&self.key(l, image_id), &shard)?;
             }
             out.insert(l, feats);
