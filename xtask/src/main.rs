@@ -9,6 +9,7 @@ mod encode;
 mod eval;
 mod fetch;
 mod models;
+mod reproduce;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Cmd {
     Models,
     /// Download zoo checkpoints (resume, checksum verification) and convert them to safetensors once.
     FetchWeights(fetch::FetchArgs),
+    /// Every experiment of a suite (demo: synthetic, no files; paper: the study) with one feature cache and a report.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 fn main() {
@@ -47,6 +50,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Embed(a) => embed::run(&a),
         Cmd::Eval(c) => eval::run(&c),
         Cmd::FetchWeights(a) => fetch::run(&a),
+        Cmd::Reproduce(a) => reproduce::run(&a),
         Cmd::Models => {
             for m in patchlens_vit::zoo::all() {
                 let c = &m.config;
