@@ -445,6 +445,57 @@ mod tests {
     }
 
     #[test]
+    fn pretrained_checkpoints_are_read_from_their_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = zoo::lookup("dino_vits16").unwrap().config.clone();
+        let data = vec![0u8; 4];
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &data).unwrap();
+        let meta = |m: &str, f: &str| {
+            let mut h = HashMap::new();
+            h.insert("patchlens.method".to_string(), m.to_string());
+            h.insert("patchlens.family".to_string(), f.to_string());
+            h.insert(
+                "patchlens.config".to_string(),
+                serde_json::to_string(&cfg).unwrap(),
+            );
+            Some(h)
+        };
+        for (file, m, f) in [
+            ("b.safetensors", "mae", "mae"),
+            ("a.safetensors", "dino", "dino"),
+        ] {
+            safetensors::serialize_to_file(
+                vec![("x", view.clone())],
+                meta(m, f),
+                &d.path().join(file),
+            )
+            .unwrap();
+        }
+        // Without the metadata a file is not a pretrained demo checkpoint.
+        safetensors::serialize_to_file(
+            vec![("x", view.clone())],
+            None,
+            &d.path().join("c.safetensors"),
+        )
+        .unwrap();
+        let got = pretrained_checkpoints(d.path()).unwrap();
+        let methods: Vec<&str> = got.iter().map(|c| c.method.as_str()).collect();
+        assert_eq!(
+            methods,
+            ["dino", "mae"],
+            "study order: supervised, dino, mae, simmim"
+        );
+        assert_eq!(got[1].family, Family::Mae);
+        assert_eq!(got[0].config, cfg);
+        assert!(
+            pretrained_checkpoints(&d.path().join("absent"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn config_override_replaces_fields() {
         let z = zoo::lookup("dino_vitb16").unwrap();
         let mut t = toml::Table::new();
