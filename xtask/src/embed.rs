@@ -207,6 +207,12 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     let meta = BTreeMap::from([
         ("model".to_string(), args.model.clone()),
         ("weights_sha256".to_string(), model.weights_sha256.clone()),
+        ("weights".to_string(), model.weights.display().to_string()),
+        ("checkpoint_prefix".to_string(), model.report.prefix.clone()),
+        (
+            "tensors_loaded".to_string(),
+            model.report.loaded.to_string(),
+        ),
         ("input_size".to_string(), format!("{h}x{w}")),
         ("grid".to_string(), format!("{}x{}", out.rows, out.cols)),
         (
