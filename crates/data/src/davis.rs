@@ -6,8 +6,9 @@
 //! line). Without a split every sequence folder under `JPEGImages/480p` is used.
 //!
 //! Masks: DAVIS 2016 stores a binary 0/255 mask, returned as object id 1 (0 = background); DAVIS 2017
-//! stores palette indices, one per object (0 = background), returned as they are (ids 1–254; 255 is
-//! out of range).
+//! stores palette indices, one per object (0 = background), returned as they are: ids 1–254 are objects
+//! and 255 is **void** (kept as 255 in the mask, as `davis2017-evaluation` reads it: excluded from every
+//! object's mask and never an object itself).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,8 @@ pub enum DavisVersion {
 
 /// Largest valid DAVIS 2017 object id.
 pub const MAX_OBJECT_ID_2017: u8 = 254;
+/// The DAVIS 2017 void value (object boundaries and ambiguous regions; not an object).
+pub const VOID_2017: u8 = 255;
 
 /// One frame's files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,8 +70,10 @@ pub struct DavisFrame {
     pub image: ImageU8,
     /// Object-id mask `[H, W, 1]`: 0 background, 1..N objects.
     pub mask: ImageU8,
-    /// Object ids present in this frame (0 excluded).
+    /// Object ids present in this frame (0 and the DAVIS 2017 void value 255 excluded).
     pub objects: Vec<u8>,
+    /// Number of void pixels (value [`VOID_2017`], DAVIS 2017 only; they stay 255 in `mask`).
+    pub void_pixels: u64,
     /// Out-of-range mask pixels (value → count), only under [`LabelCheck::CountAndReplace`] (they are set to 0).
     pub out_of_range: Vec<(u8, u64)>,
 }
@@ -269,7 +274,7 @@ impl Davis {
         }
         let valid = |v: usize| match self.version {
             DavisVersion::Davis2016 => v == 0 || v == 255,
-            DavisVersion::Davis2017 => v <= MAX_OBJECT_ID_2017 as usize,
+            DavisVersion::Davis2017 => v <= MAX_OBJECT_ID_2017 as usize || v == VOID_2017 as usize,
         };
         let bad: Vec<(u8, u64)> = (0..256)
             .filter(|&v| hist[v] > 0 && !valid(v))
@@ -285,7 +290,9 @@ impl Davis {
                 count,
                 valid: match self.version {
                     DavisVersion::Davis2016 => "{0, 255}".to_owned(),
-                    DavisVersion::Davis2017 => format!("0..={MAX_OBJECT_ID_2017}"),
+                    DavisVersion::Davis2017 => {
+                        format!("0..={MAX_OBJECT_ID_2017} or {VOID_2017} (void)")
+                    }
                 },
             });
         }
@@ -296,9 +303,13 @@ impl Davis {
                 _ => 0,
             };
         }
+        let void_pixels = match self.version {
+            DavisVersion::Davis2016 => 0,
+            DavisVersion::Davis2017 => hist[VOID_2017 as usize],
+        };
         let objects: Vec<u8> = ClassSet::from_labels(&mask.data)
             .iter()
-            .filter(|&o| o != 0)
+            .filter(|&o| o != 0 && !(self.version == DavisVersion::Davis2017 && o == VOID_2017))
             .collect();
         Ok(DavisFrame {
             sequence: seq.name.clone(),
@@ -307,6 +318,7 @@ impl Davis {
             image,
             mask,
             objects,
+            void_pixels,
             out_of_range: bad,
         })
     }

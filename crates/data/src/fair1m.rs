@@ -2,6 +2,14 @@
 //! official XML format or DOTA text format, filled into label masks, 224 tiles and the seeded
 //! "~8 tiles per fine class" selection.
 //!
+//! # Label space
+//! Fine ids follow the **official** FAIR1M 1.0 list of 37 classes ([`FAIR1M_CLASSES`]: 11 airplane, 9 ship,
+//! 10 vehicle, 4 court, 3 road types). The study's label files used ids 1..=38 with 12 airplane ids
+//! (protocol §7) from a `fine_grained500.json` whose category list is not published, so their numbering cannot
+//! be reproduced; the supercategory of every object — the level the study's retrieval counts compare besides
+//! the fine class — is the same in both. `patchlens_metrics::FAIR1M_STUDY_SUPERCATEGORY` keeps the study's
+//! table for label files written by the study's code.
+//!
 //! Layout of a chip folder (DOTA-devkit style, 1000×1000 chips): `<root>/images/<chip>.{tif,png,jpg}` and either
 //! `<root>/labelXml/<chip>.xml` (official FAIR1M XML) or `<root>/labelTxt/<chip>.txt` (DOTA lines
 //! `x1 y1 x2 y2 x3 y3 x4 y4 <category> <difficult>`, optional `imagesource:`/`gsd:` header lines).

@@ -88,6 +88,19 @@ fn davis2017_palette_ids_and_missing_files() {
     let f = d.load_frame(&d.sequences[0], 0).unwrap();
     assert_eq!(f.objects, vec![1, 2]);
     assert_eq!(f.mask.at(0, 11, 0), 2);
+    assert_eq!(f.void_pixels, 0);
+    // 255 is void (davis2017-evaluation): kept in the mask, counted, never an object, never an error.
+    frame(
+        root,
+        "dogs",
+        "00000",
+        &common::label(12, 6, |x, y| if y == 0 { 255 } else { (x / 4) as u8 }),
+    );
+    let f = d.load_frame(&d.sequences[0], 0).unwrap();
+    assert_eq!(f.objects, vec![1, 2]);
+    assert_eq!(f.void_pixels, 12);
+    assert_eq!((f.mask.at(0, 5, 0), f.mask.at(1, 5, 0)), (255, 1));
+    assert!(f.out_of_range.is_empty());
     // Missing: a listed sequence without folders, a frame without annotation.
     common::text(&root.join("ImageSets/2017/val.txt"), "dogs\ngoats\n");
     common::jpg(

@@ -253,6 +253,65 @@ fn videos_track_moving_occluding_objects() {
 }
 
 #[test]
+fn hard_videos_share_colours_and_change_appearance() {
+    let cfg = VideoConfig {
+        frames: 10,
+        ..VideoConfig::hard()
+    };
+    for i in 0..6 {
+        let v = video(&cfg, i).unwrap();
+        assert!((4..=6).contains(&v.tracks.len()));
+        let c0 = v.tracks[0].start.colours;
+        let mut classes: Vec<u8> = v.tracks.iter().map(|m| m.start.class).collect();
+        assert!(
+            v.tracks.iter().all(|m| m.start.colours == c0),
+            "one colour pair"
+        );
+        classes.sort();
+        classes.dedup();
+        assert_eq!(classes.len(), v.tracks.len(), "distinct classes (8 >= 6)");
+        for m in &v.tracks {
+            assert!(m.spin.abs() <= 0.03 && m.scale_rate.abs() <= 0.03);
+            assert!(m.brightness_rate.abs() <= 0.15 && m.hue_rate.abs() <= 0.5);
+        }
+        // Brightness follows the rate and stays within [-1, 1] (it bounces at the ends).
+        let (p0, p9) = (v.poses(0), v.poses(9));
+        for ((a, b), m) in p0.iter().zip(&p9).zip(&v.tracks) {
+            assert!((-1.0..=1.0).contains(&b.brightness));
+            let free = a.brightness + 9.0 * m.brightness_rate;
+            if (-1.0..=1.0).contains(&free) {
+                assert!((b.brightness - free).abs() < 1e-5);
+            }
+            assert!((b.angle - a.angle - 9.0 * m.spin).abs() < 1e-4);
+            assert!((b.hue - a.hue - 9.0 * m.hue_rate).abs() < 1e-4);
+        }
+    }
+    // The default setting is unchanged by the new options: constant brightness and colours.
+    let v = video(&VideoConfig::default(), 0).unwrap();
+    assert!(
+        v.tracks
+            .iter()
+            .all(|m| m.brightness_rate == 0.0 && m.hue_rate == 0.0)
+    );
+    let bad = VideoConfig {
+        max_spin: f32::NAN,
+        ..VideoConfig::default()
+    };
+    assert!(video(&bad, 0).unwrap_err().to_string().contains("max_spin"));
+}
+
+#[test]
+fn hue_rotation_hand_worked() {
+    use patchlens_data::synthetic::render::rotate_hue;
+    // A third of a turn about the grey axis permutes the channels (r, g, b) -> (b, r, g); grey is fixed.
+    let [r, g, b] = rotate_hue([200, 60, 50], 2.0 * std::f32::consts::PI / 3.0);
+    assert!((r - 50.0).abs() < 1e-3 && (g - 200.0).abs() < 1e-3 && (b - 60.0).abs() < 1e-3);
+    let grey = rotate_hue([90, 90, 90], 1.0);
+    assert!(grey.iter().all(|v| (v - 90.0).abs() < 1e-3));
+    assert_eq!(rotate_hue([1, 2, 3], 0.0), [1.0, 2.0, 3.0]);
+}
+
+#[test]
 fn transformation_set_with_exact_correspondences() {
     let cfg = TransformBenchConfig::default();
     let set = transformation_set(&TransformKind::ALL);

@@ -31,7 +31,7 @@ pub use davis::{
 pub use error::{MetricsError, Result};
 pub use labels::{AbsentClassPolicy, Category, LabelSpace};
 pub use retrieval::{
-    FAIR1M_SUPERCATEGORY, MissingCorrespondence, RetrievalCounts, RetrievalInput,
+    FAIR1M_STUDY_SUPERCATEGORY, MissingCorrespondence, RetrievalCounts, RetrievalInput,
     non_background_positions, retrieval_counts,
 };
 pub use segmap::{

@@ -2,7 +2,7 @@
 //!
 //! The gallery is every patch of every original tile, tile-major: gallery index `i` belongs to tile
 //! `i / patches_per_tile` and sits at patch `i % patches_per_tile` of it, and has the fine-grained label
-//! `labels[i]` (0 = background, 1..=38 fine classes). A query is a patch of a transformed tile; it is
+//! `labels[i]` (0 = background, then fine classes; the supercategory table says which). A query is a patch of a transformed tile; it is
 //! identified by the gallery index of the *same position in the original tile* (`query_positions`), whose
 //! label is the query's label. For each query the caller supplies its top-1 gallery index (raw dot-product
 //! argmax; for the object-retrieval variant, with the query's own tile excluded).
@@ -11,9 +11,12 @@ use serde::Serialize;
 
 use crate::error::{MetricsError, Result, same_len};
 
-/// FAIR1M fine-grained id → supercategory (0 background, 1 airplane: 1–12, 2 ship: 13–21, 3 vehicle: 22–31,
-/// 4 court: 32–35, 5 road: 36–38), protocol §7.
-pub const FAIR1M_SUPERCATEGORY: [u8; 39] = {
+/// The **study's** FAIR1M label space (protocol §7: fine ids 1..=38) → supercategory (0 background,
+/// 1 airplane: 1–12, 2 ship: 13–21, 3 vehicle: 22–31, 4 court: 32–35, 5 road: 36–38), for label files written
+/// by the study's code. Its 38-entry category list is not published (the official FAIR1M list has 37, with 11
+/// airplane types). Masks made by `patchlens-data` use the official 37-class numbering instead; use
+/// `patchlens_data::fair1m::supercategory_lut()` with those (the `eval identification` command does).
+pub const FAIR1M_STUDY_SUPERCATEGORY: [u8; 39] = {
     let mut t = [0u8; 39];
     let mut i = 1;
     while i <= 38 {
@@ -33,7 +36,7 @@ pub const FAIR1M_SUPERCATEGORY: [u8; 39] = {
     t
 };
 
-/// FAIR1M supercategory names, indexed like the values of [`FAIR1M_SUPERCATEGORY`].
+/// FAIR1M supercategory names, indexed like the values of [`FAIR1M_STUDY_SUPERCATEGORY`].
 pub const FAIR1M_SUPERCATEGORY_NAMES: [&str; 6] =
     ["background", "airplane", "ship", "vehicle", "court", "road"];
 
@@ -64,7 +67,7 @@ pub struct RetrievalInput<'a> {
     pub correspondence: Option<&'a [i32]>,
     /// Treatment of −1 correspondences.
     pub missing: MissingCorrespondence,
-    /// Fine label → supercategory table (e.g. [`FAIR1M_SUPERCATEGORY`]); every label must be a valid index.
+    /// Fine label → supercategory table (e.g. [`FAIR1M_STUDY_SUPERCATEGORY`]); every label must be a valid index.
     pub supercategory: &'a [u8],
 }
 

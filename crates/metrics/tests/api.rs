@@ -158,9 +158,9 @@ fn label_space_tables_match_the_protocol() {
         (32, 35, 4),
         (36, 38, 5),
     ] {
-        assert!((lo..=hi).all(|i| FAIR1M_SUPERCATEGORY[i] == s));
+        assert!((lo..=hi).all(|i| FAIR1M_STUDY_SUPERCATEGORY[i] == s));
     }
-    assert_eq!(FAIR1M_SUPERCATEGORY[0], 0);
+    assert_eq!(FAIR1M_STUDY_SUPERCATEGORY[0], 0);
 }
 
 #[test]
@@ -308,7 +308,7 @@ fn patch_accuracy_and_tracking_errors() {
         top1: &[1, 4],
         correspondence: None,
         missing: MissingCorrespondence::Strict,
-        supercategory: &FAIR1M_SUPERCATEGORY,
+        supercategory: &FAIR1M_STUDY_SUPERCATEGORY,
     };
     assert!(matches!(
         retrieval_counts(&input),

@@ -385,7 +385,7 @@ fn fair1m_retrieval_counts_match_notebook() {
         top1: &top1,
         correspondence: Some(&corr),
         missing: MissingCorrespondence::AuthorsQuirk,
-        supercategory: &FAIR1M_SUPERCATEGORY,
+        supercategory: &FAIR1M_STUDY_SUPERCATEGORY,
     };
     let c = retrieval_counts(&input).unwrap();
     let e = &exp["quirk"];

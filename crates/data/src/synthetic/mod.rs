@@ -173,6 +173,7 @@ pub(crate) fn random_object<R: Rng>(
         angle: rng.random_range(0.0..std::f32::consts::TAU),
         colours: (first, second),
         brightness: rng.random_range(-1.0..1.0),
+        hue: 0.0,
     }
 }
 

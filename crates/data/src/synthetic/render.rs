@@ -140,6 +140,27 @@ pub struct ObjectPose {
     pub colours: (usize, usize),
     /// Brightness jitter in [-1, 1] (±20 intensity levels).
     pub brightness: f32,
+    /// Hue rotation of the two colours in radians (about the grey axis of RGB; 0 = palette colours).
+    #[serde(default)]
+    pub hue: f32,
+}
+
+/// `rgb` rotated by `angle` radians about the grey axis `(1, 1, 1)/√3` (a hue rotation that keeps the
+/// mean intensity), as floats.
+pub fn rotate_hue(rgb: [u8; 3], angle: f32) -> [f32; 3] {
+    let [r, g, b] = rgb.map(|v| v as f32);
+    if angle == 0.0 {
+        return [r, g, b];
+    }
+    let (sin, cos) = angle.sin_cos();
+    let k = (1.0 - cos) / 3.0;
+    let s = sin / 3f32.sqrt();
+    // Rodrigues' rotation matrix for the unit axis (1, 1, 1)/√3.
+    [
+        r * (cos + k) + g * (k - s) + b * (k + s),
+        r * (k + s) + g * (cos + k) + b * (k - s),
+        r * (k - s) + g * (k + s) + b * (cos + k),
+    ]
 }
 
 /// Background appearance: a smooth two-colour value-noise field plus grain, in scene coordinates.
@@ -321,8 +342,8 @@ pub fn render(
         let (x0, x1, y0, y1) = pixel_rect(o, view, width, height);
         let (sin, cos) = o.angle.sin_cos();
         let (c1, c2) = (
-            PALETTE[o.colours.0 % PALETTE.len()],
-            PALETTE[o.colours.1 % PALETTE.len()],
+            rotate_hue(PALETTE[o.colours.0 % PALETTE.len()], o.hue),
+            rotate_hue(PALETTE[o.colours.1 % PALETTE.len()], o.hue),
         );
         let tex_seed = splitmix64(o.instance as u64 ^ ((o.class as u64) << 8));
         for y in y0..y1 {
@@ -337,7 +358,7 @@ pub fn render(
                 let g = (unit(hash2(tex_seed, (u * 40.0) as i64, (v * 40.0) as i64)) - 0.5) * 16.0;
                 let p = y * width + x;
                 for c in 0..3 {
-                    let val = c1[c] as f32 * (1.0 - t) + c2[c] as f32 * t + o.brightness * 20.0 + g;
+                    let val = c1[c] * (1.0 - t) + c2[c] * t + o.brightness * 20.0 + g;
                     out.rgb[p * 3 + c] = val.clamp(0.0, 255.0) as u8;
                 }
                 out.class[p] = o.class;
