@@ -8,7 +8,9 @@ mod embed;
 mod encode;
 mod eval;
 mod fetch;
+mod findings;
 mod models;
+mod pretrain;
 mod reproduce;
 
 use anyhow::Result;
@@ -33,6 +35,8 @@ enum Cmd {
     Models,
     /// Download zoo checkpoints (resume, checksum verification) and convert them to safetensors once.
     FetchWeights(fetch::FetchArgs),
+    /// Train a tiny ViT with one of the study's objectives on the synthetic benchmark (checkpoint with official key names + loss log).
+    Pretrain(pretrain::PretrainArgs),
     /// Every experiment of a suite (demo: synthetic, no files; paper: the study) with one feature cache and a report.
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -51,6 +55,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Eval(c) => eval::run(&c),
         Cmd::FetchWeights(a) => fetch::run(&a),
         Cmd::Reproduce(a) => reproduce::run(&a),
+        Cmd::Pretrain(a) => pretrain::run(&a),
         Cmd::Models => {
             for m in patchlens_vit::zoo::all() {
                 let c = &m.config;

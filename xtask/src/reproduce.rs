@@ -1291,6 +1291,7 @@ fn run_tracking(
                 num_videos: def.num_videos.unwrap_or(4),
                 frames: def.frames,
                 seed: ctx.suite.seed,
+                video_preset: def.video_preset.unwrap_or_default(),
                 deltas: def.deltas.clone(),
                 similarity: patchlens_track::Similarity::Dot,
                 device_batch: ctx.device_batch,
@@ -1327,6 +1328,7 @@ fn run_propagation(
                 def.num_videos.unwrap_or(2),
                 def.frames.unwrap_or(12),
                 ctx.suite.seed,
+                def.video_preset.unwrap_or_default(),
             )?,
             Some("val".to_string()),
         ),
@@ -1411,16 +1413,36 @@ fn write(
         models,
         skipped,
     };
+    let random: std::collections::BTreeSet<String> = models
+        .models
+        .iter()
+        .filter(|p| p.is_random())
+        .map(|p| p.name.clone())
+        .collect();
+    let found = crate::findings::findings(experiments, &random);
+    let scale_note = if ctx.suite.synthetic {
+        "The study's claims, checked on THIS run: tiny models on synthetic scenes. A verdict says what these numbers show at this scale, not whether the study is right about its ViT-B models."
+    } else {
+        "The study's claims, checked on this run's numbers (means over all splits, layers, transformations and Δ of each model)."
+    };
     let md = inject(
         &report.markdown(),
         "# patchlens report\n",
-        &about.markdown(),
+        &(about.markdown() + &crate::findings::markdown(&found, scale_note)),
     );
     let html = inject(
         &report.html()?,
         "<h1>patchlens report</h1>\n",
-        &about.html(),
+        &(about.html() + &crate::findings::html(&found, scale_note)),
     );
+    for f in &found {
+        println!(
+            "finding: {} — {} ({})",
+            f.claim,
+            f.verdict.label(),
+            f.evidence
+        );
+    }
     let plots = ctx.out.join("plots");
     std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
     for f in report.figures() {

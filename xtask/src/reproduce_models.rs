@@ -6,28 +6,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use patchlens_vit::{Device, Family, LoadReport, VitConfig, zoo};
-use sha2::{Digest, Sha256};
+use patchlens_vit::{Device, Family, VitConfig, zoo};
 
 use super::suite::{ModelDef, Suite};
 use crate::models::LoadedModel;
 
-/// Where a model's parameters come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Source {
-    /// A checkpoint in the family's official key layout.
-    Weights {
-        /// The file.
-        path: PathBuf,
-        /// Part of a training checkpoint (teacher / student).
-        part: Option<String>,
-    },
-    /// Random parameters (`patchlens_vit::init::init_random`), seeded.
-    Random {
-        /// Seed.
-        seed: u64,
-    },
-}
+/// Where a model's parameters come from (the CLI's shared type).
+pub use crate::models::ModelSource as Source;
 
 /// A model ready to be loaded.
 #[derive(Clone, Debug)]
@@ -52,44 +37,14 @@ impl ModelPlan {
 
     /// Load onto `device`.
     pub fn load(&self, device: &Device) -> Result<LoadedModel> {
-        match &self.source {
-            Source::Weights { path, part } => {
-                let (vit, report) = patchlens_vit::load_backbone(
-                    path,
-                    self.family,
-                    self.config.clone(),
-                    part.as_deref(),
-                    device,
-                )
-                .with_context(|| format!("loading {} from {}", self.name, path.display()))?;
-                Ok(LoadedModel {
-                    name: self.name.clone(),
-                    family: self.family,
-                    vit,
-                    weights: path.clone(),
-                    weights_sha256: patchlens_store::sha256_file(path)?,
-                    report,
-                })
-            }
-            Source::Random { seed } => {
-                let vit = patchlens_vit::init::init_random(&self.config, *seed, device);
-                let cfg = serde_json::to_string(&self.config)?;
-                let h = hex(&Sha256::digest(cfg.as_bytes()))[..16].to_string();
-                Ok(LoadedModel {
-                    name: self.name.clone(),
-                    family: self.family,
-                    vit,
-                    weights: PathBuf::new(),
-                    weights_sha256: format!("random-init-seed{seed}-config{h}"),
-                    report: LoadReport::default(),
-                })
-            }
-        }
+        crate::models::load_source(
+            &self.name,
+            self.family,
+            self.config.clone(),
+            &self.source,
+            device,
+        )
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The outcome of planning the run's models.

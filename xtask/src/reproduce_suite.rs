@@ -295,6 +295,9 @@ pub struct ExperimentDef {
     /// Frames per video (cap).
     #[serde(default)]
     pub frames: Option<usize>,
+    /// Synthetic tracking / propagation: video setting (`default`, `hard`).
+    #[serde(default)]
+    pub video_preset: Option<crate::eval::tracking::VideoPreset>,
     /// Tracking: frame gaps (default: the protocol's).
     #[serde(default)]
     pub deltas: Vec<usize>,

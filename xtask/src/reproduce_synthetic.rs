@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::eval::tracking::VideoPreset;
 use anyhow::{Context, Result, bail};
 use patchlens_data::synthetic::SyntheticConfig;
 use patchlens_data::{LabelCheck, NormalizeOrder, Resample, SegEntry, SegmentationSplit, TileSpec};
@@ -121,13 +122,24 @@ pub fn open_split(root: &Path, seed: u64, name: &str) -> Result<(SegmentationSpl
     Ok((split, format!("synthetic/{folder}")))
 }
 
-/// Write (if missing) `videos` synthetic videos of `frames` frames (seed `seed`) in the DAVIS 2017 layout
-/// under `root`: `JPEGImages/480p/<video>/<frame>.jpg` (lossless PNG bytes under the `.jpg` name the
-/// layout prescribes; the decoder sniffs the format), `Annotations/480p/<video>/<frame>.png` (track ids,
-/// 0 = background) and `ImageSets/2017/val.txt`. Returns the DAVIS root.
-pub fn write_davis_tree(root: &Path, videos: usize, frames: usize, seed: u64) -> Result<PathBuf> {
-    let vc = crate::eval::tracking::synthetic_video_config(Some(frames), seed);
-    let droot = root.join(format!("davis-seed{seed}-v{videos}-f{frames}"));
+/// Write (if missing) `videos` synthetic videos of `frames` frames (seed `seed`, setting `preset`) in the
+/// DAVIS 2017 layout under `root`: `JPEGImages/480p/<video>/<frame>.jpg` (lossless PNG bytes under the
+/// `.jpg` name the layout prescribes; the decoder sniffs the format), `Annotations/480p/<video>/<frame>.png`
+/// (track ids, 0 = background) and `ImageSets/2017/val.txt`. Video names are
+/// `synthvideo<index>` for the default setting with seed 0 and `synthvideo<index>_s<seed>[_<preset>]`
+/// otherwise: the names key the feature cache, so other frames get other names. Returns the DAVIS root.
+pub fn write_davis_tree(
+    root: &Path,
+    videos: usize,
+    frames: usize,
+    seed: u64,
+    preset: VideoPreset,
+) -> Result<PathBuf> {
+    let vc = crate::eval::tracking::synthetic_video_config(preset, Some(frames), seed);
+    let droot = root.join(format!(
+        "davis-seed{seed}-v{videos}-f{frames}-{}",
+        preset.name()
+    ));
     let list = droot.join("ImageSets/2017/val.txt");
     if list.is_file() {
         return Ok(droot);
@@ -135,7 +147,11 @@ pub fn write_davis_tree(root: &Path, videos: usize, frames: usize, seed: u64) ->
     let mut names = Vec::new();
     for i in 0..videos {
         let v = patchlens_data::synthetic::video::video(&vc, i)?;
-        let name = format!("synthvideo{i:03}");
+        let name = match (seed, preset) {
+            (0, VideoPreset::Default) => format!("synthvideo{i:03}"),
+            (_, VideoPreset::Default) => format!("synthvideo{i:03}_s{seed}"),
+            (_, p) => format!("synthvideo{i:03}_s{seed}_{}", p.name()),
+        };
         let idir = droot.join("JPEGImages/480p").join(&name);
         let adir = droot.join("Annotations/480p").join(&name);
         std::fs::create_dir_all(&idir).with_context(|| format!("creating {}", idir.display()))?;
@@ -212,7 +228,7 @@ mod tests {
     #[test]
     fn davis_tree_opens_with_the_davis_reader() {
         let d = tempfile::tempdir().unwrap();
-        let root = write_davis_tree(d.path(), 1, 3, 0).unwrap();
+        let root = write_davis_tree(d.path(), 1, 3, 0, VideoPreset::Default).unwrap();
         let dv = patchlens_data::davis::open(
             &root,
             patchlens_data::davis::DavisVersion::Davis2017,
@@ -223,7 +239,7 @@ mod tests {
         assert_eq!(dv.num_frames(), 3);
         let seq = dv.sequence("synthvideo000").unwrap();
         let f = dv.load_frame(seq, 0).unwrap();
-        let vc = crate::eval::tracking::synthetic_video_config(Some(3), 0);
+        let vc = crate::eval::tracking::synthetic_video_config(VideoPreset::Default, Some(3), 0);
         let want = patchlens_data::synthetic::video::video(&vc, 0)
             .unwrap()
             .frame(0)

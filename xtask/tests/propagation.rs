@@ -1,38 +1,12 @@
 //! `cargo xtask eval propagation` end to end (the binary is run; results.json is read back).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use patchlens_image::{ImageU8, write_png};
 use serde_json::Value;
 
-fn xtask(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("run xtask");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn run_ok(args: &[&str]) -> Value {
-    let (ok, stdout, stderr) = xtask(args);
-    assert!(
-        ok,
-        "xtask {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    let out = args
-        .iter()
-        .position(|a| *a == "--out")
-        .map(|i| args[i + 1])
-        .expect("--out");
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out).expect("results.json")).expect("json");
-    v["experiments"][0].clone()
-}
+mod cli_support;
+use cli_support::{run_ok, xtask};
 
 fn metric(exp: &Value, key: &str) -> f64 {
     exp["metrics"][key]

@@ -2,41 +2,14 @@
 //! read back), checked against a direct re-computation and, with the real weights, against a random
 //! backbone.
 
-use std::process::Command;
-
 use patchlens_data::synthetic::video::{VideoConfig, video};
 use patchlens_image::{IMAGENET_MEAN, IMAGENET_STD};
 use patchlens_track::{BoxXyxy, FeatureMap, RoiAlignConfig, roi_align};
 use patchlens_vit::{Device, Tensor, TensorData};
 use serde_json::Value;
 
-fn xtask(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("run xtask");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn run_ok(args: &[&str]) -> Value {
-    let (ok, stdout, stderr) = xtask(args);
-    assert!(
-        ok,
-        "xtask {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    let out = args
-        .iter()
-        .position(|a| *a == "--out")
-        .map(|i| args[i + 1])
-        .expect("--out");
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out).expect("results.json")).expect("json");
-    v["experiments"][0].clone()
-}
+mod cli_support;
+use cli_support::{run_ok, xtask};
 
 fn metric(exp: &Value, key: &str) -> Option<f64> {
     exp["metrics"][key].as_f64()
@@ -173,17 +146,18 @@ fn tiled_synthetic_matches_a_direct_computation() {
 }
 
 /// DINOv2-S/14 against the same architecture with random parameters (`--random-init 0`) on the synthetic
-/// videos (3 videos × 12 frames, tiled, Δ ∈ {1, 3, …, 11}).
+/// videos of the **hard** setting (`--video-preset hard`: one colour pair per video, hue and brightness
+/// drifting per object; 8 videos × 16 frames, full frame, Δ ∈ {1, 3, …, 15}).
 ///
-/// Measured on the 2-core VM (issue #5 report): both are perfect at Δ = 1 and the real model is NOT
-/// clearly better at same-instance association on these videos (3×12: DINOv2 0.978 vs random 0.956;
-/// 4×24 frames: 0.800 vs 0.854). Instances of the generator differ by their two random colours, which a
-/// random patch projection (LayerScale ≤ 0.1 keeps the random blocks close to identity) matches as well
-/// as learned features do. What is asserted is what holds robustly: both pipelines track at short gaps
-/// (Δ = 1 accuracy ≥ 0.95; a broken RoI/stitching geometry gives far less), and the loaded weights
-/// really change the features (the curves differ).
+/// On the default videos instances differ by their random colours, which a random patch projection matches
+/// as well as learned features (issue #5: 4×24 frames, DINOv2 0.800 vs random 0.854). In the hard setting
+/// colour no longer identifies an instance and the learned features must carry shape and texture.
+/// Measured on the 2-core VM: same-instance mean over Δ DINOv2 0.753 vs random 0.634 (per Δ: 0.96/0.98,
+/// 0.85/0.83, 0.81/0.69, 0.78/0.57, 0.69/0.49, 0.68/0.54, 0.66/0.51, 0.60/0.45). Asserted: the real
+/// model is better by at least 0.06 on the mean (half the measured gap), both track at Δ = 1 (≥ 0.9; a
+/// broken RoI/stitching geometry gives far less), and the real model wins at Δ ≥ 5.
 #[test]
-fn dinov2_and_random_init_on_synthetic_videos() {
+fn dinov2_beats_random_init_on_hard_synthetic_videos() {
     let Some(w) = patchlens_testutil::shared_asset("weights/dinov2_vits14_imgfocus.safetensors")
     else {
         return;
@@ -194,12 +168,14 @@ fn dinov2_and_random_init_on_synthetic_videos() {
         "synthetic",
         "--model",
         "dinov2_vits14",
+        "--video-preset",
+        "hard",
+        "--mode",
+        "full",
         "--num-videos",
-        "3",
+        "8",
         "--frames",
-        "12",
-        "--deltas",
-        "1,3,5,7,9,11",
+        "16",
         "--no-cache",
     ];
     let real_out = dir.path().join("real.json");
@@ -217,27 +193,37 @@ fn dinov2_and_random_init_on_synthetic_videos() {
     rand_args.extend(["--random-init", "0", "--out", rand_out.to_str().unwrap()]);
     let real = run_ok(&real_args);
     let rand = run_ok(&rand_args);
-    for d in [1, 3, 5, 7, 9, 11] {
-        let (i, c) = (
-            format!("same_instance.delta{d}"),
-            format!("same_category.delta{d}"),
-        );
+    let deltas = [1, 3, 5, 7, 9, 11, 13, 15];
+    for d in deltas {
         eprintln!(
-            "Δ={d}: instance dinov2 {:.4} random {:.4} | category dinov2 {:.4} random {:.4}",
-            metric(&real, &i).unwrap(),
-            metric(&rand, &i).unwrap(),
-            metric(&real, &c).unwrap(),
-            metric(&rand, &c).unwrap()
+            "Δ={d}: instance dinov2 {:.4} random {:.4}",
+            metric(&real, &format!("same_instance.delta{d}")).unwrap(),
+            metric(&rand, &format!("same_instance.delta{d}")).unwrap(),
         );
     }
+    let (mr, mx) = (
+        metric(&real, "same_instance_mean").unwrap(),
+        metric(&rand, "same_instance_mean").unwrap(),
+    );
+    eprintln!("mean: dinov2 {mr:.4} random {mx:.4}");
     for e in [&real, &rand] {
         assert!(
-            metric(e, "same_instance.delta1").unwrap() >= 0.95,
+            metric(e, "same_instance.delta1").unwrap() >= 0.9,
             "{}",
             e["metrics"]
         );
     }
-    assert_ne!(real["metrics"], rand["metrics"]);
+    assert!(
+        mr >= mx + 0.06,
+        "DINOv2 {mr:.4} must beat random init {mx:.4} by 0.06 on the hard videos"
+    );
+    for d in [5, 7, 9, 11, 13, 15] {
+        let k = format!("same_instance.delta{d}");
+        assert!(
+            metric(&real, &k).unwrap() > metric(&rand, &k).unwrap(),
+            "Δ={d}: DINOv2 must beat random init"
+        );
+    }
 }
 
 #[test]

@@ -38,10 +38,9 @@ use patchlens_track::protocol::davis as davis_protocol;
 use patchlens_track::{FeatureMap, LabelMap as TrackLabelMap, LabelPropagator, PropagationConfig};
 use serde_json::json;
 
-use super::tracking::{ModelSource, load_model_source};
 use crate::backend::Backend;
 use crate::encode::Encoder;
-use crate::models::LoadedModel;
+use crate::models::{self, LoadedModel};
 
 /// DAVIS edition on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -269,11 +268,21 @@ fn run_sequence(
         let t1 = Instant::now();
         let predicted = match propagator.as_mut() {
             None => {
+                // DAVIS 2017 void (255) is not an object: it seeds as background; the ground truth keeps
+                // it so the metrics exclude it as davis2017-evaluation does.
+                let mut seed = labels.clone();
+                if cfg.dataset.version() == DavisVersion::Davis2017 {
+                    for v in &mut seed.data {
+                        if *v == davis::VOID_2017 {
+                            *v = 0;
+                        }
+                    }
+                }
                 propagator = Some(
-                    LabelPropagator::new(cfg.propagation, &map, &labels, patch)
+                    LabelPropagator::new(cfg.propagation, &map, &seed, patch)
                         .with_context(|| format!("{image_id}: first frame"))?,
                 );
-                labels.clone()
+                seed
             }
             Some(p) => {
                 p.step(&map)
@@ -493,14 +502,14 @@ pub fn run(args: &PropagationArgs) -> Result<()> {
     let t0 = Instant::now();
     let device = args.backend.device()?;
     let source = match (&args.weights, args.random_init) {
-        (_, Some(seed)) => ModelSource::Random { seed },
-        (Some(w), None) => ModelSource::Weights {
+        (_, Some(seed)) => models::ModelSource::Random { seed },
+        (Some(w), None) => models::ModelSource::Weights {
             path: w.clone(),
             part: args.part.clone(),
         },
         (None, None) => bail!("give --weights or --random-init"),
     };
-    let model = load_model_source(&args.model, &source, &device)?;
+    let model = models::load_zoo(&args.model, &source, &device)?;
     let store = if args.no_cache {
         None
     } else {

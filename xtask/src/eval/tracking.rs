@@ -41,49 +41,11 @@ use patchlens_track::{
     EncodingMode, FeatureMap, RoiAlignConfig, Similarity, TileLayout, TrackedObject, roi_align,
     stitch_tiles,
 };
-use patchlens_vit::{Device, LoadReport};
 use serde_json::json;
 
 use crate::backend::Backend;
 use crate::encode::Encoder;
 use crate::models::{self, LoadedModel};
-
-/// Where a backbone's parameters come from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ModelSource {
-    /// A checkpoint file (and optionally which backbone of a training checkpoint).
-    Weights {
-        /// The file.
-        path: PathBuf,
-        /// Part (teacher/student), if the file holds several.
-        part: Option<String>,
-    },
-    /// Random parameters ([`patchlens_vit::init::init_random`]) of the zoo architecture.
-    Random {
-        /// Seed of the draw.
-        seed: u64,
-    },
-}
-
-/// Load zoo model `name` from `source`. A random model is identified in caches and results by
-/// `weights_sha256 = "random-init-seed<seed>"`.
-pub fn load_model_source(name: &str, source: &ModelSource, device: &Device) -> Result<LoadedModel> {
-    match source {
-        ModelSource::Weights { path, part } => models::load(name, path, part.as_deref(), device),
-        ModelSource::Random { seed } => {
-            let entry = patchlens_vit::zoo::lookup(name)?;
-            let vit = patchlens_vit::init::init_random(&entry.config, *seed, device);
-            Ok(LoadedModel {
-                name: name.to_string(),
-                family: entry.family,
-                vit,
-                weights: PathBuf::new(),
-                weights_sha256: format!("random-init-seed{seed}"),
-                report: LoadReport::default(),
-            })
-        }
-    }
-}
 
 /// Dataset of `eval tracking`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -169,6 +131,9 @@ pub struct TrackingArgs {
     /// Synthetic master seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Synthetic video setting (`hard`: shared colours, so instances differ only by shape/texture).
+    #[arg(long, value_enum, default_value = "default")]
+    pub video_preset: VideoPreset,
     /// Frame gaps Δ (default 1,3,…,59; synthetic: odd Δ below the video length).
     #[arg(long, value_delimiter = ',')]
     pub deltas: Vec<usize>,
@@ -222,6 +187,8 @@ pub struct TrackingEvalConfig {
     pub frames: Option<usize>,
     /// Synthetic master seed.
     pub seed: u64,
+    /// Synthetic video setting.
+    pub video_preset: VideoPreset,
     /// Frame gaps (empty = the dataset default).
     pub deltas: Vec<usize>,
     /// Similarity.
@@ -243,6 +210,7 @@ impl TrackingEvalConfig {
             num_videos: a.num_videos,
             frames: a.frames,
             seed: a.seed,
+            video_preset: a.video_preset,
             deltas: a.deltas.clone(),
             similarity: match a.similarity {
                 SimilarityArg::Dot => Similarity::Dot,
@@ -437,11 +405,50 @@ impl VideoSource {
     }
 }
 
+/// Which synthetic video setting to generate.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoPreset {
+    /// [`VideoConfig::default`]: independent colours per object (colour alone identifies most instances).
+    #[default]
+    Default,
+    /// [`VideoConfig::hard`]: one colour pair per video, distinct classes, faster rotation/scaling and
+    /// changing brightness (instances differ only by shape and texture).
+    Hard,
+}
+
+impl VideoPreset {
+    /// Name used in ids and cache keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoPreset::Default => "default",
+            VideoPreset::Hard => "hard",
+        }
+    }
+}
+
 /// Synthetic video configuration used by `eval tracking`: the data crate's [`VideoConfig::default`]
-/// (448×224, 24 frames, 3–5 objects, speed ≤ 4 px/frame, 8 classes) with `frames` (if given) and the
-/// master `seed` set.
-pub fn synthetic_video_config(frames: Option<usize>, seed: u64) -> VideoConfig {
-    let mut c = VideoConfig::default();
+/// (448×224, 24 frames, 3–5 objects, speed ≤ 4 px/frame, 8 classes) or [`VideoConfig::hard`], with
+/// `frames` (if given) and the master `seed` set.
+pub fn synthetic_video_config(
+    preset: VideoPreset,
+    frames: Option<usize>,
+    seed: u64,
+) -> VideoConfig {
+    let mut c = match preset {
+        VideoPreset::Default => VideoConfig::default(),
+        VideoPreset::Hard => VideoConfig::hard(),
+    };
     if let Some(f) = frames {
         c.frames = f;
     }
@@ -472,7 +479,7 @@ fn open_videos(cfg: &TrackingEvalConfig) -> Result<Vec<VideoSource>> {
                 .collect()
         }
         TrackingDataset::Synthetic => {
-            let vc = &synthetic_video_config(cfg.frames, cfg.seed);
+            let vc = &synthetic_video_config(cfg.video_preset, cfg.frames, cfg.seed);
             let idx: Vec<usize> = if cfg.videos.is_empty() {
                 (0..cfg.num_videos).collect()
             } else {
@@ -487,9 +494,12 @@ fn open_videos(cfg: &TrackingEvalConfig) -> Result<Vec<VideoSource>> {
             };
             idx.into_iter()
                 .map(|i| {
-                    Ok(VideoSource::Synthetic(
-                        patchlens_data::synthetic::video::video(vc, i)?,
-                    ))
+                    let mut v = patchlens_data::synthetic::video::video(vc, i)?;
+                    // Frame ids key the feature cache: other presets render other frames.
+                    if cfg.video_preset != VideoPreset::Default {
+                        v.id = format!("{}_{}", v.id, cfg.video_preset.name());
+                    }
+                    Ok(VideoSource::Synthetic(v))
                 })
                 .collect()
         }
@@ -504,7 +514,7 @@ fn deltas_for(cfg: &TrackingEvalConfig) -> Vec<usize> {
     match cfg.dataset {
         TrackingDataset::Bdd100k => bdd::deltas(),
         TrackingDataset::Synthetic => {
-            let len = synthetic_video_config(cfg.frames, cfg.seed).frames;
+            let len = synthetic_video_config(cfg.video_preset, cfg.frames, cfg.seed).frames;
             bdd::deltas().into_iter().filter(|&d| d < len).collect()
         }
     }
@@ -545,7 +555,7 @@ pub fn evaluate_detailed(
     let geometry = match cfg.dataset {
         TrackingDataset::Bdd100k => FrameGeometry::bdd(patch, cfg.mode)?,
         TrackingDataset::Synthetic => {
-            let vc = synthetic_video_config(cfg.frames, cfg.seed);
+            let vc = synthetic_video_config(cfg.video_preset, cfg.frames, cfg.seed);
             FrameGeometry::synthetic(vc.width, vc.height, patch, cfg.mode)?
         }
     };
@@ -712,7 +722,11 @@ pub fn evaluate_detailed(
     if cfg.dataset == TrackingDataset::Synthetic {
         p.insert(
             "synthetic_video_config".into(),
-            serde_json::to_value(synthetic_video_config(cfg.frames, cfg.seed))?,
+            serde_json::to_value(synthetic_video_config(
+                cfg.video_preset,
+                cfg.frames,
+                cfg.seed,
+            ))?,
         );
     }
     p.insert("layer".into(), json!(layer));
@@ -749,14 +763,14 @@ pub fn run(args: &TrackingArgs) -> Result<()> {
     let t0 = Instant::now();
     let device = args.backend.device()?;
     let source = match (&args.weights, args.random_init) {
-        (_, Some(seed)) => ModelSource::Random { seed },
-        (Some(w), None) => ModelSource::Weights {
+        (_, Some(seed)) => models::ModelSource::Random { seed },
+        (Some(w), None) => models::ModelSource::Weights {
             path: w.clone(),
             part: args.part.clone(),
         },
         (None, None) => bail!("give --weights or --random-init"),
     };
-    let model = load_model_source(&args.model, &source, &device)?;
+    let model = models::load_zoo(&args.model, &source, &device)?;
     let store = if args.no_cache {
         None
     } else {

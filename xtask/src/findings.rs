@@ -1,0 +1,552 @@
+//! "The study's findings at this scale": the paper's qualitative claims (protocol §1, §6, §9.6, §9.7)
+//! checked against the numbers of one `reproduce` run, whatever the models and data are.
+//!
+//! Models are grouped by their checkpoint family: **contrastive** (DINO, DINOv2, iBOT), **masked-image**
+//! (MAE, SimMIM, Scale-MAE, BEiT), **supervised** (torchvision / timm ViT), and the **random-weights**
+//! baselines of the run (whatever their family). Each claim is checked only when the run has the
+//! experiments and the groups it needs; otherwise it says what was missing. Per-model figures are means
+//! over the run's experiments of that kind (all splits, layers, transformations, Δ), so a claim is judged
+//! on the whole run, not on one picked point.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use patchlens_report::Experiment;
+
+/// Group of a model for the claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    /// DINO, DINOv2, iBOT.
+    Contrastive,
+    /// MAE, SimMIM, Scale-MAE, BEiT.
+    Masked,
+    /// Supervised ViTs.
+    Supervised,
+    /// Random weights (a baseline), any family.
+    Random,
+    /// Anything else.
+    Other,
+}
+
+impl Group {
+    /// Group of a checkpoint family name (`patchlens_vit::Family::name`).
+    pub fn of_family(family: &str) -> Group {
+        match family {
+            "dino" | "dinov2" | "ibot" => Group::Contrastive,
+            "mae" | "simmim" | "scalemae" | "beit" => Group::Masked,
+            f if f.starts_with("sup") => Group::Supervised,
+            _ => Group::Other,
+        }
+    }
+}
+
+/// Outcome of checking one claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The run shows it.
+    Appears,
+    /// The run shows the opposite (or no effect).
+    DoesNotAppear,
+    /// The run lacks the experiments or models to tell.
+    NotMeasured,
+}
+
+impl Verdict {
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Appears => "appears",
+            Verdict::DoesNotAppear => "does not appear",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// One claim with its verdict and the figures behind it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The study's claim, in words.
+    pub claim: &'static str,
+    /// What this run shows.
+    pub verdict: Verdict,
+    /// The figures (per model, or what is missing).
+    pub evidence: String,
+}
+
+/// Per-model means of the figures the claims use.
+#[derive(Clone, Debug, Default)]
+struct ModelFigures {
+    family: String,
+    knn: Vec<f64>,
+    linear: Vec<f64>,
+    gap: Vec<f64>,
+    top10_share: Vec<f64>,
+    removal_gain: Vec<f64>,
+    same_patch: Vec<f64>,
+    same_instance: Vec<f64>,
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
+    let mut by: BTreeMap<String, ModelFigures> = BTreeMap::new();
+    for e in experiments {
+        let f = by.entry(e.model.zoo_name.clone()).or_default();
+        f.family = e.model.family.clone();
+        let m = &e.metrics;
+        if e.name.contains("/summary/") {
+            // Summary rows of the k-NN vs linear experiments: `knn/<split>` and `linear/<split>`.
+            for (k, &v) in m {
+                if let Some(split) = k.strip_prefix("knn/") {
+                    f.knn.push(v);
+                    if let Some(&l) = m.get(&format!("linear/{split}")) {
+                        f.gap.push(l - v);
+                    }
+                } else if k.starts_with("linear/") {
+                    f.linear.push(v);
+                }
+            }
+        }
+        if let Some(&s) = m.get("variance_share_top10") {
+            f.top10_share.push(s);
+        }
+        if let Some(&base) = m.get("knn_miou/remove0") {
+            let best = m
+                .iter()
+                .filter(|(k, _)| {
+                    k.strip_prefix("knn_miou/remove")
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+                .map(|(_, &v)| v)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if best.is_finite() {
+                f.removal_gain.push(best - base);
+            }
+        }
+        let sp: Vec<f64> = m
+            .iter()
+            .filter(|(k, _)| k.ends_with("/same_patch_rate") && !k.contains("retrieval/"))
+            .map(|(_, &v)| v)
+            .collect();
+        if let Some(x) = mean(&sp) {
+            f.same_patch.push(x);
+        }
+        if let Some(&x) = m.get("same_instance_mean") {
+            f.same_instance.push(x);
+        }
+    }
+    by
+}
+
+/// `name value` pairs of the models that have the figure, e.g. `tiny_mae 0.121, tiny_dino 0.105`.
+fn listing(
+    figs: &BTreeMap<String, ModelFigures>,
+    pick: impl Fn(&ModelFigures) -> Option<f64>,
+) -> String {
+    let mut s = String::new();
+    for (name, f) in figs {
+        if let Some(v) = pick(f) {
+            if !s.is_empty() {
+                s.push_str(", ");
+            }
+            let _ = write!(s, "{name} {v:.3}");
+        }
+    }
+    s
+}
+
+/// Mean of `pick` over the models of `group` (None if no model of the group has it).
+fn group_mean(
+    figs: &BTreeMap<String, ModelFigures>,
+    groups: &BTreeMap<String, Group>,
+    group: Group,
+    pick: &impl Fn(&ModelFigures) -> Option<f64>,
+) -> Option<f64> {
+    let v: Vec<f64> = figs
+        .iter()
+        .filter(|(n, _)| groups.get(*n) == Some(&group))
+        .filter_map(|(_, f)| pick(f))
+        .collect();
+    mean(&v)
+}
+
+/// Compare group means `a > b` (+ `margin`) for one claim.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    claim: &'static str,
+    figs: &BTreeMap<String, ModelFigures>,
+    groups: &BTreeMap<String, Group>,
+    a: Group,
+    b: &[Group],
+    what: &str,
+    margin: f64,
+    pick: impl Fn(&ModelFigures) -> Option<f64>,
+) -> Finding {
+    let ma = group_mean(figs, groups, a, &pick);
+    let bs: Vec<f64> = b
+        .iter()
+        .filter_map(|&g| group_mean(figs, groups, g, &pick))
+        .collect();
+    let list = listing(figs, &pick);
+    match (ma, bs.iter().copied().reduce(f64::max)) {
+        (Some(x), Some(y)) => Finding {
+            claim,
+            verdict: if x > y + margin {
+                Verdict::Appears
+            } else {
+                Verdict::DoesNotAppear
+            },
+            evidence: format!(
+                "{what}: {a:?} mean {x:.3} vs best of {b:?} {y:.3} (per model: {list})"
+            ),
+        },
+        _ => Finding {
+            claim,
+            verdict: Verdict::NotMeasured,
+            evidence: format!(
+                "needs {what} for {a:?} and {b:?} models{}",
+                if list.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (have: {list})")
+                }
+            ),
+        },
+    }
+}
+
+/// Check the study's claims on the run's experiments. `random`: zoo names of the random-weights models.
+pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Finding> {
+    let figs = collect(experiments);
+    let groups: BTreeMap<String, Group> = figs
+        .iter()
+        .map(|(n, f)| {
+            let g = if random.contains(n) {
+                Group::Random
+            } else {
+                Group::of_family(&f.family)
+            };
+            (n.clone(), g)
+        })
+        .collect();
+    let learned = [Group::Contrastive, Group::Masked, Group::Supervised];
+    let mut out = vec![
+        compare(
+            "Contrastive models (DINO-type) give patch features usable without tuning: higher k-NN mIoU than masked-image models",
+            &figs,
+            &groups,
+            Group::Contrastive,
+            &[Group::Masked],
+            "k-NN mIoU",
+            0.0,
+            |f| mean(&f.knn),
+        ),
+        compare(
+            "Masked-image models need a trained probe: their linear-probe minus k-NN gap is larger than that of contrastive and supervised models",
+            &figs,
+            &groups,
+            Group::Masked,
+            &[Group::Contrastive, Group::Supervised],
+            "linear − k-NN mIoU",
+            0.0,
+            |f| mean(&f.gap),
+        ),
+        compare(
+            "Masked-image (MAE-type) features have a few dominant high-variance dimensions",
+            &figs,
+            &groups,
+            Group::Masked,
+            &[Group::Contrastive, Group::Supervised],
+            "share of the total variance in the top-10 dimensions",
+            0.0,
+            |f| mean(&f.top10_share),
+        ),
+    ];
+    // Removal helps the masked-image models (an absolute effect, not a comparison).
+    let gain = |f: &ModelFigures| mean(&f.removal_gain);
+    let list = listing(&figs, gain);
+    out.push(match group_mean(&figs, &groups, Group::Masked, &gain) {
+        Some(g) => Finding {
+            claim: "Removing the top high-variance dimensions improves k-NN for masked-image models",
+            verdict: if g > 0.005 {
+                Verdict::Appears
+            } else {
+                Verdict::DoesNotAppear
+            },
+            evidence: format!(
+                "best k-NN mIoU gain over N = 0 (masked-image mean {g:+.3}; per model: {list})"
+            ),
+        },
+        None => Finding {
+            claim: "Removing the top high-variance dimensions improves k-NN for masked-image models",
+            verdict: Verdict::NotMeasured,
+            evidence: "needs a variance-removal sweep of a masked-image model".into(),
+        },
+    });
+    out.push(compare(
+        "Instance identification (same patch after a transformation, raw dot product): contrastive models beat masked-image models, which collapse",
+        &figs,
+        &groups,
+        Group::Contrastive,
+        &[Group::Masked],
+        "same-patch rate",
+        0.0,
+        |f| mean(&f.same_patch),
+    ));
+    // DINO > DINOv2 at identification (the abstract's retrieval claim), when both are present.
+    let fam_mean = |fam: &str| {
+        let v: Vec<f64> = figs
+            .iter()
+            .filter(|(n, f)| f.family == fam && groups.get(*n) != Some(&Group::Random))
+            .filter_map(|(_, f)| mean(&f.same_patch))
+            .collect();
+        mean(&v)
+    };
+    let claim = "DINOv2 does worse than DINO at instance identification";
+    out.push(match (fam_mean("dino"), fam_mean("dinov2")) {
+        (Some(a), Some(b)) => Finding {
+            claim,
+            verdict: if a > b {
+                Verdict::Appears
+            } else {
+                Verdict::DoesNotAppear
+            },
+            evidence: format!("same-patch rate: DINO {a:.3}, DINOv2 {b:.3}"),
+        },
+        _ => Finding {
+            claim,
+            verdict: Verdict::NotMeasured,
+            evidence: "needs identification results of both a DINO and a DINOv2 model".into(),
+        },
+    });
+    out.push(compare(
+        "Tracking (same-instance association across frames): contrastive models beat masked-image models",
+        &figs,
+        &groups,
+        Group::Contrastive,
+        &[Group::Masked],
+        "same-instance accuracy (mean over Δ)",
+        0.0,
+        |f| mean(&f.same_instance),
+    ));
+    // Learned vs random, per task: does any pretraining objective beat random weights?
+    for (claim, what, pick) in [
+        (
+            "Pretraining beats random weights at k-NN segmentation",
+            "k-NN mIoU",
+            (|f: &ModelFigures| mean(&f.knn)) as fn(&ModelFigures) -> Option<f64>,
+        ),
+        (
+            "Pretraining beats random weights at linear-probe segmentation",
+            "linear mIoU",
+            |f: &ModelFigures| mean(&f.linear),
+        ),
+        (
+            "Pretraining beats random weights at instance identification",
+            "same-patch rate",
+            |f: &ModelFigures| mean(&f.same_patch),
+        ),
+        (
+            "Pretraining beats random weights at tracking",
+            "same-instance accuracy",
+            |f: &ModelFigures| mean(&f.same_instance),
+        ),
+    ] {
+        let r = group_mean(&figs, &groups, Group::Random, &pick);
+        let best = figs
+            .iter()
+            .filter(|(n, _)| groups.get(*n).is_some_and(|g| learned.contains(g)))
+            .filter_map(|(n, f)| pick(f).map(|v| (n.clone(), v)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        out.push(match (r, best) {
+            (Some(r), Some((n, b))) => Finding {
+                claim,
+                verdict: if b > r {
+                    Verdict::Appears
+                } else {
+                    Verdict::DoesNotAppear
+                },
+                evidence: format!(
+                    "{what}: best pretrained {n} {b:.3} vs random {r:.3} (per model: {})",
+                    listing(&figs, pick)
+                ),
+            },
+            _ => Finding {
+                claim,
+                verdict: Verdict::NotMeasured,
+                evidence: format!("needs {what} of a pretrained and a random-weights model"),
+            },
+        });
+    }
+    out
+}
+
+/// The findings as a markdown section.
+pub fn markdown(f: &[Finding], scale_note: &str) -> String {
+    let mut m = String::from("\n## The study's findings at this scale\n\n");
+    if !scale_note.is_empty() {
+        let _ = writeln!(m, "{scale_note}\n");
+    }
+    m.push_str("| claim (arXiv 2401.00463) | this run | figures |\n|---|---|---|\n");
+    for x in f {
+        let _ = writeln!(
+            m,
+            "| {} | **{}** | {} |",
+            x.claim.replace('|', "\\|"),
+            x.verdict.label(),
+            x.evidence.replace('|', "\\|")
+        );
+    }
+    m
+}
+
+/// The findings as an HTML section.
+pub fn html(f: &[Finding], scale_note: &str) -> String {
+    let esc = patchlens_report::escape_html;
+    let mut h =
+        String::from("<section id=\"findings\">\n<h2>The study's findings at this scale</h2>\n");
+    if !scale_note.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(scale_note));
+    }
+    h.push_str("<table class=\"findings\">\n<tr><th>claim (arXiv 2401.00463)</th><th>this run</th><th>figures</th></tr>\n");
+    for x in f {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td></tr>",
+            esc(x.claim),
+            x.verdict.label(),
+            esc(&x.evidence)
+        );
+    }
+    h.push_str("</table>\n</section>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchlens_report::{ExperimentKind, ModelInfo};
+
+    fn exp(name: &str, model: &str, family: &str, metrics: &[(&str, f64)]) -> Experiment {
+        let mut e = Experiment::new(
+            name,
+            ExperimentKind::Other,
+            ModelInfo {
+                zoo_name: model.into(),
+                weights_sha256: None,
+                family: family.into(),
+            },
+        );
+        for (k, v) in metrics {
+            e.metrics.insert((*k).into(), *v);
+        }
+        e
+    }
+
+    /// Hand-made figures shaped like the study's (MAE: low k-NN, big gap, dominant dimensions, gain from
+    /// removal, identification collapse) and a random baseline: every claim appears; swapping the
+    /// MAE and DINO numbers turns the comparisons around.
+    #[test]
+    fn study_shaped_numbers_show_every_claim() {
+        let run = |mae: [f64; 6], dino: [f64; 6]| {
+            let mut v = Vec::new();
+            for (m, f, x) in [("mae", "mae", mae), ("dino", "dino", dino)] {
+                v.push(exp(
+                    &format!("a1/summary/{m}"),
+                    m,
+                    f,
+                    &[("knn/s", x[0]), ("linear/s", x[1])],
+                ));
+                v.push(exp("spec", m, f, &[("variance_share_top10", x[2])]));
+                v.push(exp(
+                    "rm",
+                    m,
+                    f,
+                    &[
+                        ("knn_miou/remove0", x[0]),
+                        ("knn_miou/remove10", x[0] + x[3]),
+                        ("knn_miou/bn", 0.9),
+                    ],
+                ));
+                v.push(exp(
+                    "id",
+                    m,
+                    f,
+                    &[
+                        ("rotate1/same_patch_rate", x[4]),
+                        ("rotate1/retrieval/same_patch_rate", 0.99),
+                    ],
+                ));
+                v.push(exp("tr", m, f, &[("same_instance_mean", x[5])]));
+            }
+            v.push(exp(
+                "a1/summary/rnd",
+                "rnd",
+                "dino",
+                &[("knn/s", 0.05), ("linear/s", 0.05)],
+            ));
+            v.push(exp(
+                "id",
+                "rnd",
+                "dino",
+                &[("rotate1/same_patch_rate", 0.01)],
+            ));
+            v.push(exp("tr", "rnd", "dino", &[("same_instance_mean", 0.2)]));
+            findings(&v, &BTreeSet::from(["rnd".to_string()]))
+        };
+        let f = run(
+            [0.06, 0.37, 0.4, 0.2, 0.03, 0.6],
+            [0.34, 0.38, 0.1, -0.01, 0.37, 0.8],
+        );
+        let verdicts: Vec<Verdict> = f.iter().map(|x| x.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Appears,     // k-NN: DINO 0.34 > MAE 0.06
+                Verdict::Appears,     // gap: MAE 0.31 > DINO 0.04
+                Verdict::Appears,     // top-10 share 0.4 > 0.1
+                Verdict::Appears,     // removal gain +0.2
+                Verdict::Appears,     // identification 0.37 > 0.03
+                Verdict::NotMeasured, // no DINOv2
+                Verdict::Appears,     // tracking 0.8 > 0.6
+                Verdict::Appears,     // k-NN vs random 0.34 > 0.05
+                Verdict::Appears,
+                Verdict::Appears,
+                Verdict::Appears,
+            ]
+        );
+        assert!(
+            f[1].evidence.contains("Masked mean 0.310"),
+            "{}",
+            f[1].evidence
+        );
+        assert!(f[3].evidence.contains("+0.200"), "{}", f[3].evidence);
+        assert!(
+            f[7].evidence
+                .contains("best pretrained dino 0.340 vs random 0.050")
+        );
+        let g = run(
+            [0.34, 0.38, 0.1, -0.01, 0.37, 0.8],
+            [0.06, 0.37, 0.4, 0.2, 0.03, 0.6],
+        );
+        for i in [0, 1, 2, 3, 4, 6] {
+            assert_eq!(g[i].verdict, Verdict::DoesNotAppear, "{}", g[i].claim);
+        }
+        let md = markdown(&f, "tiny models");
+        assert!(md.contains("| Removing the top high-variance dimensions improves k-NN for masked-image models | **appears** |"));
+        assert!(html(&f, "").contains("<td><strong>not measured</strong></td>"));
+    }
+
+    #[test]
+    fn families_group_as_the_study_does() {
+        assert_eq!(Group::of_family("dinov2"), Group::Contrastive);
+        assert_eq!(Group::of_family("scalemae"), Group::Masked);
+        assert_eq!(Group::of_family("sup_torchvision"), Group::Supervised);
+        assert_eq!(Group::of_family("other"), Group::Other);
+        let none = findings(&[], &BTreeSet::new());
+        assert!(none.iter().all(|f| f.verdict == Verdict::NotMeasured));
+    }
+}
