@@ -41,12 +41,15 @@ impl Group {
 }
 
 /// Outcome of checking one claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The run shows it.
+    /// The run shows it, by more than the claim's margin.
     Appears,
-    /// The run shows the opposite (or no effect).
-    DoesNotAppear,
+    /// The run shows the opposite, by more than the margin.
+    Reversed,
+    /// The difference (or effect) is within the margin: no clear difference at this scale.
+    NoClearDifference,
     /// The run lacks the experiments or models to tell.
     NotMeasured,
 }
@@ -56,14 +59,32 @@ impl Verdict {
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Appears => "appears",
-            Verdict::DoesNotAppear => "does not appear",
+            Verdict::Reversed => "reversed",
+            Verdict::NoClearDifference => "no clear difference",
             Verdict::NotMeasured => "not measured",
+        }
+    }
+
+    /// `x` against `y` with a dead band of `margin`.
+    fn of(x: f64, y: f64, margin: f64) -> Verdict {
+        if x > y + margin {
+            Verdict::Appears
+        } else if y > x + margin {
+            Verdict::Reversed
+        } else {
+            Verdict::NoClearDifference
         }
     }
 }
 
+/// Dead band for mIoU / rate / accuracy comparisons (absolute): differences up to this are "no clear
+/// difference" (the demo's bootstrap CIs of one model's mIoU are about ±0.02 wide).
+pub const MARGIN: f64 = 0.01;
+/// Dead band for the top-10 variance share.
+pub const SHARE_MARGIN: f64 = 0.02;
+
 /// One claim with its verdict and the figures behind it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Finding {
     /// The study's claim, in words.
     pub claim: &'static str,
@@ -194,13 +215,9 @@ fn compare(
     match (ma, bs.iter().copied().reduce(f64::max)) {
         (Some(x), Some(y)) => Finding {
             claim,
-            verdict: if x > y + margin {
-                Verdict::Appears
-            } else {
-                Verdict::DoesNotAppear
-            },
+            verdict: Verdict::of(x, y, margin),
             evidence: format!(
-                "{what}: {a:?} mean {x:.3} vs best of {b:?} {y:.3} (per model: {list})"
+                "{what}: {a:?} mean {x:.3} vs best of {b:?} {y:.3}, margin {margin} (per model: {list})"
             ),
         },
         _ => Finding {
@@ -241,7 +258,7 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
             Group::Contrastive,
             &[Group::Masked],
             "k-NN mIoU",
-            0.0,
+            MARGIN,
             |f| mean(&f.knn),
         ),
         compare(
@@ -251,7 +268,7 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
             Group::Masked,
             &[Group::Contrastive, Group::Supervised],
             "linear − k-NN mIoU",
-            0.0,
+            MARGIN,
             |f| mean(&f.gap),
         ),
         compare(
@@ -261,7 +278,7 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
             Group::Masked,
             &[Group::Contrastive, Group::Supervised],
             "share of the total variance in the top-10 dimensions",
-            0.0,
+            SHARE_MARGIN,
             |f| mean(&f.top10_share),
         ),
     ];
@@ -271,13 +288,9 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
     out.push(match group_mean(&figs, &groups, Group::Masked, &gain) {
         Some(g) => Finding {
             claim: "Removing the top high-variance dimensions improves k-NN for masked-image models",
-            verdict: if g > 0.005 {
-                Verdict::Appears
-            } else {
-                Verdict::DoesNotAppear
-            },
+            verdict: Verdict::of(g, 0.0, MARGIN),
             evidence: format!(
-                "best k-NN mIoU gain over N = 0 (masked-image mean {g:+.3}; per model: {list})"
+                "best k-NN mIoU gain over N = 0: masked-image mean {g:+.3}, margin {MARGIN} (per model: {list})"
             ),
         },
         None => Finding {
@@ -293,7 +306,7 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
         Group::Contrastive,
         &[Group::Masked],
         "same-patch rate",
-        0.0,
+        MARGIN,
         |f| mean(&f.same_patch),
     ));
     // DINO > DINOv2 at identification (the abstract's retrieval claim), when both are present.
@@ -309,12 +322,8 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
     out.push(match (fam_mean("dino"), fam_mean("dinov2")) {
         (Some(a), Some(b)) => Finding {
             claim,
-            verdict: if a > b {
-                Verdict::Appears
-            } else {
-                Verdict::DoesNotAppear
-            },
-            evidence: format!("same-patch rate: DINO {a:.3}, DINOv2 {b:.3}"),
+            verdict: Verdict::of(a, b, MARGIN),
+            evidence: format!("same-patch rate: DINO {a:.3}, DINOv2 {b:.3}, margin {MARGIN}"),
         },
         _ => Finding {
             claim,
@@ -329,7 +338,7 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
         Group::Contrastive,
         &[Group::Masked],
         "same-instance accuracy (mean over Δ)",
-        0.0,
+        MARGIN,
         |f| mean(&f.same_instance),
     ));
     // Learned vs random, per task: does any pretraining objective beat random weights?
@@ -364,13 +373,9 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
         out.push(match (r, best) {
             (Some(r), Some((n, b))) => Finding {
                 claim,
-                verdict: if b > r {
-                    Verdict::Appears
-                } else {
-                    Verdict::DoesNotAppear
-                },
+                verdict: Verdict::of(b, r, MARGIN),
                 evidence: format!(
-                    "{what}: best pretrained {n} {b:.3} vs random {r:.3} (per model: {})",
+                    "{what}: best pretrained {n} {b:.3} vs random {r:.3}, margin {MARGIN} (per model: {})",
                     listing(&figs, pick)
                 ),
             },
@@ -533,7 +538,15 @@ mod tests {
             [0.06, 0.37, 0.4, 0.2, 0.03, 0.6],
         );
         for i in [0, 1, 2, 3, 4, 6] {
-            assert_eq!(g[i].verdict, Verdict::DoesNotAppear, "{}", g[i].claim);
+            assert_eq!(g[i].verdict, Verdict::Reversed, "{}", g[i].claim);
+        }
+        // Differences within the margin are not findings either way.
+        let h = run(
+            [0.300, 0.35, 0.2, 0.005, 0.30, 0.700],
+            [0.305, 0.35, 0.2, 0.0, 0.295, 0.705],
+        );
+        for i in [0, 1, 2, 3, 4, 6] {
+            assert_eq!(h[i].verdict, Verdict::NoClearDifference, "{}", h[i].claim);
         }
         let md = markdown(&f, "tiny models");
         assert!(md.contains("| Removing the top high-variance dimensions improves k-NN for masked-image models | **appears** |"));

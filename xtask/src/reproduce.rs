@@ -423,6 +423,15 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         &experiments,
         t_run.elapsed().as_secs_f64(),
     )?;
+    let random: std::collections::BTreeSet<String> = models
+        .models
+        .iter()
+        .filter(|p| p.is_random())
+        .map(|p| p.name.clone())
+        .collect();
+    for f in crate::findings::findings(&experiments, &random) {
+        println!("finding: {} — {}", f.claim, f.verdict.label());
+    }
     println!(
         "done: {} experiments, {} models, {} skipped, {:.1} s → {}",
         experiments.len(),
@@ -1405,6 +1414,15 @@ fn write(
         .insert("notes".into(), serde_json::to_value(&models.notes)?);
     run.extra
         .insert("skipped".into(), serde_json::to_value(skipped)?);
+    let random: std::collections::BTreeSet<String> = models
+        .models
+        .iter()
+        .filter(|p| p.is_random())
+        .map(|p| p.name.clone())
+        .collect();
+    let found = crate::findings::findings(experiments, &random);
+    run.extra
+        .insert("findings".into(), serde_json::to_value(&found)?);
     let mut results = Results::new(run);
     results.experiments = experiments.to_vec();
     let report = Report::build(&results, &ctx.out)?;
@@ -1413,13 +1431,6 @@ fn write(
         models,
         skipped,
     };
-    let random: std::collections::BTreeSet<String> = models
-        .models
-        .iter()
-        .filter(|p| p.is_random())
-        .map(|p| p.name.clone())
-        .collect();
-    let found = crate::findings::findings(experiments, &random);
     let scale_note = if ctx.suite.synthetic {
         "The study's claims, checked on THIS run: tiny models on synthetic scenes. A verdict says what these numbers show at this scale, not whether the study is right about its ViT-B models."
     } else {
@@ -1435,14 +1446,6 @@ fn write(
         "<h1>patchlens report</h1>\n",
         &(about.html() + &crate::findings::html(&found, scale_note)),
     );
-    for f in &found {
-        println!(
-            "finding: {} — {} ({})",
-            f.claim,
-            f.verdict.label(),
-            f.evidence
-        );
-    }
     let plots = ctx.out.join("plots");
     std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
     for f in report.figures() {

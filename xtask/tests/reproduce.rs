@@ -241,6 +241,17 @@ fn demo_suite_end_to_end_and_resume() {
     check_html(&out, "ALL MODELS HAVE RANDOM WEIGHTS");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## About this run") && md.contains("RANDOM"));
+    // The study's claims are checked on the run; with random weights only, nothing can be compared.
+    assert!(md.contains("## The study's findings at this scale"));
+    let found = extra["findings"].as_array().unwrap();
+    assert_eq!(found.len(), 11);
+    assert!(
+        found.iter().all(|x| x["verdict"] == "not_measured"),
+        "{found:?}"
+    );
+    assert!(
+        stdout.contains("finding: Pretraining beats random weights at tracking — not measured")
+    );
 
     // Resume: every unit is recorded, nothing is recomputed, the numbers are the same.
     let (ok, stdout2, stderr2) = xtask(&args);
