@@ -1139,7 +1139,7 @@ fn run_variance(
                         .alternatives
                         .iter()
                         .map(|a| {
-                            Alternative::from_str(a, true)
+                            Alternative::from_str(&a.replace('_', "-"), true)
                                 .map_err(|e| anyhow::anyhow!("{id}: alternative `{a}`: {e}"))
                         })
                         .collect::<Result<_>>()?;

@@ -13,7 +13,7 @@ use patchlens_data::{SegmentationSplit, TileSpec, cut_tiles, model_input};
 use patchlens_image::{Degradation, to_chw};
 use patchlens_metrics::LabelSpace;
 use patchlens_probe::variance::{
-    BATCH_NORM_EPS, FeatureTransform, Whitening, clamp_sweep, variance_spectrum,
+    BATCH_NORM_EPS, FeatureTransform, FittedTransform, Whitening, clamp_sweep, variance_spectrum,
 };
 use patchlens_report::{
     ConfidenceInterval, Curve, Experiment, ExperimentKind, ModelInfo, PlotKind,
@@ -442,6 +442,8 @@ pub fn alternative(name: &str, d: usize, removals: &[usize]) -> Result<Vec<Featu
             .filter(|&&n| n > 0 && n < d)
             .map(|&n| FeatureTransform::Pca { k: d - n })
             .collect(),
+        // Fitted from a trained probe, not from the gallery alone: handled by the caller.
+        "bn_probe" => vec![],
         other => bail!("unknown alternative `{other}`"),
     })
 }
@@ -532,10 +534,28 @@ pub fn variance_on(
     let x_max = removals.last().copied().unwrap_or(0) as f64;
     // label → (x, y, lower, upper)
     let mut series: BTreeMap<String, [Vec<f64>; 4]> = BTreeMap::new();
-    let n_points = transforms.len();
-    for (i, t) in transforms.iter().enumerate() {
-        eprintln!("  [{}/{n_points}] {}", i + 1, transform_key(t));
-        let fitted = t.fit(train.view()?)?;
+    let mut fits: Vec<(String, FittedTransform)> = transforms
+        .iter()
+        .map(|t| Ok((transform_key(t), t.fit(train.view()?)?)))
+        .collect::<Result<_>>()?;
+    if alternatives.iter().any(|a| a == "bn_probe") {
+        let lc = run
+            .linear
+            .probe_config(run.space.num_raw(), run.model.family);
+        let (fitted, _) = features::probe_batch_norm(
+            train.view()?,
+            &train.labels,
+            test.view()?,
+            &test.labels,
+            &lc,
+            run.model.vit.device(),
+        )?;
+        fits.push(("bn_probe".into(), fitted));
+    }
+    let n_points = fits.len();
+    for (i, (key, fitted)) in fits.iter().enumerate() {
+        eprintln!("  [{}/{n_points}] {key}", i + 1);
+        let t = &fitted.transform();
         let g = fitted.apply(train.view()?)?;
         let q = fitted.apply(test.view()?)?;
         let gs = SplitFeatures {
@@ -550,7 +570,7 @@ pub fn variance_on(
         };
         let s = run.run(ProbeKind::Knn, &gs, &qs, 0, Normalize::None)?;
         let m = s.eval.total.miou();
-        let key = format!("knn_miou/{}", transform_key(t));
+        let key = format!("knn_miou/{key}");
         if m.is_finite() {
             sw.metrics.insert(key.clone(), m);
         }
@@ -569,9 +589,10 @@ pub fn variance_on(
             FeatureTransform::Pca { k } => {
                 push(format!("{name}: PCA-k (N = D − k)"), (d - k) as f64)
             }
-            other => {
-                push(format!("{name}: {}", transform_key(other)), 0.0);
-                push(format!("{name}: {}", transform_key(other)), x_max);
+            _ => {
+                let k = fits[i].0.clone();
+                push(format!("{name}: {k}"), 0.0);
+                push(format!("{name}: {k}"), x_max);
             }
         }
     }

@@ -447,9 +447,9 @@ impl Suite {
                 }
             }
             for a in &e.alternatives {
-                if !["bn", "standardize", "whiten", "pca"].contains(&a.as_str()) {
+                if !["bn", "bn_probe", "standardize", "whiten", "pca"].contains(&a.as_str()) {
                     bail!(
-                        "experiment `{id}`: unknown alternative `{a}` (bn, standardize, whiten, pca)"
+                        "experiment `{id}`: unknown alternative `{a}` (bn, bn_probe, standardize, whiten, pca)"
                     );
                 }
             }

@@ -72,17 +72,36 @@ pub fn label_space(cfg: &SyntheticConfig) -> Result<LabelSpace> {
     )?)
 }
 
-/// Tiling of the synthetic scenes for a `patch`-pixel model whose native input is `native` pixels: one
-/// 224 tile per scene ([`TileSpec::synthetic`]); a model trained at a smaller resolution (the tiny
-/// pretrained demo models: 64) sees the scene resized to its native input (`INTER_AREA` on the `u8` tile,
-/// then normalised), as the study feeds each model its training resolution. Patch labels are the centre
-/// pixels of the 224 label tile on the model's token grid; predictions are upsampled back to 224.
+/// Tiling of the synthetic scenes for a `patch`-pixel model whose native input is `native` pixels.
+///
+/// * `native ≥ 224` (the zoo models): one 224 tile per scene ([`TileSpec::synthetic`]), unchanged.
+/// * `native < 224` (the tiny pretrained demo models: 64): the scene is cut into `k × k` tiles of
+///   `224 / k` pixels, `k` the divisor of 224 whose tile side is nearest to `native` (64 → 4 × 4 tiles
+///   of 56), and each `u8` tile is resized to the native input (`INTER_CUBIC`, 56 → 64 is a mild
+///   1.14× upscale), then normalised. Objects and textures thus reach the model at nearly the pixel
+///   scale of the scene, the scale the tiny models were trained at (crops of 224 scenes of side
+///   ~40–90 px, `patchlens_pretrain::presets::tiny`), instead of a 3.5× downscale of the whole scene
+///   that leaves objects 1–4 patches wide and aliases their textures away.
+///
+/// Patch labels are the centre pixels of each (224 / k)-pixel label tile on the model's token grid;
+/// predictions go back per tile, so a scene has `k²` tiles of `grid²` patches.
 pub fn tile_spec(patch: usize, native: usize) -> Result<TileSpec> {
     let mut s = TileSpec::synthetic(patch)?;
     if native < s.tile && native >= patch && native.is_multiple_of(patch) {
+        let scene = s.tile;
+        // Divisor k of the scene side whose tile side is nearest to `native` in ratio.
+        let k = (1..=scene / patch)
+            .filter(|k| scene.is_multiple_of(*k) && scene / k >= patch)
+            .min_by(|a, b| {
+                let r = |k: usize| ((scene / k) as f64 / native as f64).ln().abs();
+                r(*a).total_cmp(&r(*b))
+            })
+            .unwrap_or(1);
+        s.tile = scene / k;
+        s.tile_grid = Some([k, k]);
         s.input = native;
         s.grid = native / patch;
-        s.tile_resample = Resample::Area;
+        s.tile_resample = Resample::Cubic;
         s.order = NormalizeOrder::ResizeThenNormalize;
     }
     s.validate()?;
@@ -177,8 +196,41 @@ mod tests {
 
     #[test]
     fn native_resolution_tiling() {
+        // 224 = 4 × 56: 56-pixel tiles (nearest divisor side to 64) resized up to the native 64 input.
         let t = tile_spec(8, 64).unwrap();
-        assert_eq!((t.tile, t.input, t.grid), (224, 64, 8));
+        assert_eq!(
+            (t.tile, t.tile_grid, t.input, t.grid),
+            (56, Some([4, 4]), 64, 8)
+        );
+        assert_eq!(t.tile_resample, Resample::Cubic);
+        assert_eq!(t.order, NormalizeOrder::ResizeThenNormalize);
+        assert_eq!(t.tiles_for(224, 224).unwrap(), (4, 4));
+        // A 224 scene gives 16 tiles of 8 × 8 patches; patch (r, c) of tile (i, j) is labelled by the
+        // scene pixel at (56 i + floor((r + 0.5) · 7), 56 j + floor((c + 0.5) · 7)).
+        let mut img = patchlens_image::ImageU8 {
+            width: 224,
+            height: 224,
+            channels: 3,
+            data: vec![0; 224 * 224 * 3],
+        };
+        let mut lab = patchlens_image::ImageU8 {
+            width: 224,
+            height: 224,
+            channels: 1,
+            data: vec![0; 224 * 224],
+        };
+        // Pixel (y 56 + 3, x 112 + 10) is the centre of patch (0, 1) of tile (1, 2).
+        lab.data[(56 + 3) * 224 + 112 + 10] = 7;
+        img.data[0] = 1;
+        let tiles = patchlens_data::tiling::cut_tiles(&t, "s", &img, Some(&lab)).unwrap();
+        assert_eq!(tiles.len(), 16);
+        let pl = tiles[4 + 2].patch_labels(&t).unwrap();
+        assert_eq!(pl.len(), 64);
+        assert_eq!(pl.iter().position(|&v| v == 7), Some(1));
+        assert_eq!(pl.iter().filter(|&&v| v != 0).count(), 1);
+        // 32-pixel natives tile 7 × 7; 112 → 2 × 2.
+        assert_eq!(tile_spec(8, 32).unwrap().tile_grid, Some([7, 7]));
+        assert_eq!(tile_spec(16, 112).unwrap().tile, 112);
         let z = tile_spec(16, 224).unwrap();
         assert_eq!((z.tile, z.input, z.grid), (224, 224, 14));
         assert_eq!(

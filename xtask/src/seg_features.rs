@@ -500,6 +500,47 @@ pub fn linear_predict(
     Ok((preds, rec))
 }
 
+/// The study's §6.3 "BatchNorm instead of removal": train a linear probe **with** BatchNorm1d(affine = False)
+/// on the gallery (`cfg` with `batch_norm` forced on; `queries` are used only by the reported-val-set
+/// selection) and return its running-statistics normalisation `(x − running_mean) / sqrt(running_var + ε)`
+/// as a fitted transform for gallery `[n, D]` and queries `[m, D]`, plus a record of the probe.
+pub fn probe_batch_norm(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    query_labels: &[u32],
+    cfg: &LinearProbeConfig,
+    device: &Device,
+) -> Result<(FittedTransform, serde_json::Value)> {
+    let mut c = cfg.clone();
+    c.batch_norm = true;
+    let probe = linear::train(
+        device,
+        Labelled {
+            x: gallery,
+            labels: gallery_labels,
+        },
+        Some(Labelled {
+            x: queries,
+            labels: query_labels,
+        }),
+        &c,
+    )?;
+    let bn = probe
+        .head
+        .bn
+        .as_ref()
+        .context("the BatchNorm linear probe returned no BatchNorm statistics")?;
+    let t = FittedTransform::batch_norm_from_stats(&bn.mean, &bn.var, bn.eps)?;
+    let rec = serde_json::json!({
+        "source": "running statistics of a trained linear probe with BatchNorm1d(affine=False) (protocol 6.3)",
+        "config": probe.config,
+        "best_epoch": probe.best_epoch,
+        "n_train": probe.n_train,
+    });
+    Ok((t, rec))
+}
+
 /// Scores of predictions on a test split.
 pub struct SegEvaluation {
     /// Confusion matrix over all test images.

@@ -38,7 +38,7 @@ fn cli_variance_spectrum_and_sweep() {
         "--sweep",
         "0,10,100,750",
         "--alternatives",
-        "bn,standardize,whiten,pca",
+        "bn,bn-probe,standardize,whiten,pca",
         "--pca-k",
         "64",
         "--bootstrap",
@@ -128,6 +128,7 @@ fn cli_variance_spectrum_and_sweep() {
         "remove100",
         "remove383",
         "bn",
+        "bn_probe",
         "standardize",
         "whiten",
         "pca64",
@@ -142,9 +143,18 @@ fn cli_variance_spectrum_and_sweep() {
             assert!((x - 0.25).abs() < 1e-12, "{k}: {x}");
         }
     }
-    // Curves: removal (4 points), PCA (one point at N = 384 − 64 = 320), three horizontal lines.
+    // bn_probe: the running statistics of a BatchNorm linear probe (§6.3), recorded with its settings;
+    // a per-dimension affine map keeps every query's exact duplicate in the gallery, hence 0.25 again.
+    assert!(
+        sw["protocol"]["bn_probe"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("trained linear probe")
+    );
+    assert_eq!(sw["protocol"]["bn_probe"]["config"]["batch_norm"], true);
+    // Curves: removal (4 points), PCA (one point at N = 384 − 64 = 320), four horizontal lines.
     let curves = sw["curves"].as_array().unwrap();
-    assert_eq!(curves.len(), 5);
+    assert_eq!(curves.len(), 6);
     let removal = curves
         .iter()
         .find(|c| c["label"].as_str().unwrap().ends_with("remove top-N"))

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use patchlens_probe::MatRef;
 use patchlens_probe::variance::{
     BATCH_NORM_EPS, CITYSCAPES_REMOVAL_SWEEP, FeatureTransform, Whitening, clamp_sweep,
     variance_spectrum,
@@ -38,6 +39,11 @@ use crate::models::{self, LoadedModel};
 pub enum Alternative {
     /// `(x − μ) / sqrt(σ² + 1e-5)` with gallery statistics.
     Bn,
+    /// The study's §6.3 variant: BatchNorm1d(affine = False) with the running statistics of a linear
+    /// probe trained with BatchNorm on the gallery (the probe's lr/epochs/seed: the linear defaults).
+    #[value(name = "bn-probe")]
+    #[serde(rename = "bn_probe")]
+    BnProbe,
     /// `(x − μ) / σ`.
     Standardize,
     /// ZCA whitening (ε = 1e-5).
@@ -95,6 +101,7 @@ impl VarianceConfig {
             sweep: CITYSCAPES_REMOVAL_SWEEP.to_vec(),
             alternatives: vec![
                 Alternative::Bn,
+                Alternative::BnProbe,
                 Alternative::Standardize,
                 Alternative::Whiten,
                 Alternative::Pca,
@@ -140,7 +147,7 @@ pub struct VarianceArgs {
     #[arg(long, value_delimiter = ',', default_values_t = CITYSCAPES_REMOVAL_SWEEP.to_vec())]
     pub sweep: Vec<usize>,
     /// Alternatives in the same sweep (comma-separated; `none` for only the removal sweep).
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Alternative::Bn, Alternative::Standardize, Alternative::Whiten, Alternative::Pca])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![Alternative::Bn, Alternative::BnProbe, Alternative::Standardize, Alternative::Whiten, Alternative::Pca])]
     pub alternatives: Vec<Alternative>,
     /// PCA dimensions k (comma-separated); default D − N for every N > 0 of the sweep.
     #[arg(long, value_delimiter = ',')]
@@ -207,6 +214,8 @@ impl VarianceArgs {
 
 /// A point of the sweep: which transform and what it scored.
 struct Point {
+    /// Metric key (`remove10`, `bn`, `bn_probe`, `pca192`, …).
+    key: String,
     transform: FeatureTransform,
     /// k-NN mIoU and its interval.
     knn: (f64, Option<ConfidenceInterval>),
@@ -334,7 +343,7 @@ pub fn evaluate(
         .collect();
     for a in &cfg.alternatives {
         match a {
-            Alternative::None => {}
+            Alternative::None | Alternative::BnProbe => {}
             Alternative::Bn => transforms.push(FeatureTransform::BatchNorm {
                 eps: BATCH_NORM_EPS,
             }),
@@ -363,13 +372,9 @@ pub fn evaluate(
     let t_sweep = Instant::now();
     let n_points = transforms.len();
     let mut done = 0usize;
-    let results = patchlens_probe::variance::sweep(
-        enc.train.view()?,
-        enc.test.view()?,
-        &transforms,
-        |fitted, g, q| {
-            done += 1;
-            eprintln!("[{done}/{n_points}] {}", key_of(&fitted.transform()));
+    // Score one transformed gallery/query pair: k-NN (and the linear probe if asked for).
+    let evaluate_point =
+        |key: String, transform: FeatureTransform, g: MatRef<'_>, q: MatRef<'_>| -> Result<Point> {
             let score = |preds: &[u32]| -> Result<(f64, Option<ConfidenceInterval>)> {
                 let ev = features::evaluate_predictions(
                     &space,
@@ -389,42 +394,72 @@ pub fn evaluate(
                 };
                 Ok((ev.total.miou(), ci))
             };
-            let point = (|| -> Result<Point> {
-                let preds = features::knn_predict(
-                    g,
-                    &enc.train.labels,
-                    q,
-                    n_classes,
-                    &cfg.knn,
-                    cfg.backend,
-                    &device,
-                )?;
-                let knn = score(&preds)?;
-                let linear = match &cfg.linear {
-                    Some(ls) => {
-                        let lc = ls.probe_config(n_classes, model.family);
-                        let (lp, _) = features::linear_predict(
-                            g,
-                            &enc.train.labels,
-                            q,
-                            &enc.test.labels,
-                            &lc,
-                            &device,
-                        )?;
-                        Some(score(&lp)?)
-                    }
-                    None => None,
-                };
-                Ok(Point {
-                    transform: fitted.transform(),
-                    knn,
-                    linear,
-                })
-            })();
-            Ok(point)
+            let preds = features::knn_predict(
+                g,
+                &enc.train.labels,
+                q,
+                n_classes,
+                &cfg.knn,
+                cfg.backend,
+                &device,
+            )?;
+            let knn = score(&preds)?;
+            let linear = match &cfg.linear {
+                Some(ls) => {
+                    let lc = ls.probe_config(n_classes, model.family);
+                    let (lp, _) = features::linear_predict(
+                        g,
+                        &enc.train.labels,
+                        q,
+                        &enc.test.labels,
+                        &lc,
+                        &device,
+                    )?;
+                    Some(score(&lp)?)
+                }
+                None => None,
+            };
+            Ok(Point {
+                key,
+                transform,
+                knn,
+                linear,
+            })
+        };
+    let results = patchlens_probe::variance::sweep(
+        enc.train.view()?,
+        enc.test.view()?,
+        &transforms,
+        |fitted, g, q| {
+            done += 1;
+            let key = key_of(&fitted.transform());
+            eprintln!("[{done}/{n_points}] {key}");
+            Ok(evaluate_point(key, fitted.transform(), g, q))
         },
     )?;
-    let points: Vec<Point> = results.into_iter().collect::<Result<_>>()?;
+    let mut points: Vec<Point> = results.into_iter().collect::<Result<_>>()?;
+    let mut bn_probe_record = None;
+    if cfg.alternatives.contains(&Alternative::BnProbe) {
+        eprintln!("[bn_probe] training a BatchNorm linear probe for its running statistics");
+        let ls = cfg.linear.clone().unwrap_or_default();
+        let (fitted, rec) = features::probe_batch_norm(
+            enc.train.view()?,
+            &enc.train.labels,
+            enc.test.view()?,
+            &enc.test.labels,
+            &ls.probe_config(n_classes, model.family),
+            &device,
+        )?;
+        let g = fitted.apply(enc.train.view()?)?;
+        let q = fitted.apply(enc.test.view()?)?;
+        points.push(evaluate_point(
+            "bn_probe".into(),
+            fitted.transform(),
+            g.view(),
+            q.view(),
+        )?);
+        bn_probe_record = Some(rec);
+    }
     let sweep_s = t_sweep.elapsed().as_secs_f64();
 
     let mut sw = Experiment::new(
@@ -453,7 +488,7 @@ pub fn evaluate(
         };
         for pt in &points {
             if let Some((m, ci)) = get(pt) {
-                let key = format!("{probe}_miou/{}", key_of(&pt.transform));
+                let key = format!("{probe}_miou/{}", pt.key);
                 if m.is_finite() {
                     sw.metrics.insert(key.clone(), m);
                 }
@@ -493,8 +528,8 @@ pub fn evaluate(
                     m,
                     ci,
                 ),
-                other => {
-                    let label = format!("{}: {}", model.name, key_of(&other));
+                _ => {
+                    let label = format!("{}: {}", model.name, pt.key);
                     push(label.clone(), 0.0, m, ci.clone());
                     push(label, x_max, m, ci);
                 }
@@ -535,13 +570,18 @@ pub fn evaluate(
             }
             sw.curves.push(c);
         }
+        // The study's "+ BN" points (§6.3) used a trained probe's running statistics: compare them with
+        // `bn_probe` when it was run, else with the gallery-statistics `bn`.
+        let bn_key = [format!("{probe}_miou/bn_probe"), format!("{probe}_miou/bn")]
+            .into_iter()
+            .find(|k| sw.metrics.contains_key(k));
         if let Some(pm) = pm
             && (pm == "mae" || pm == "simmim")
             && paper_mae_like(cfg, enc.layer)
-            && sw.metrics.contains_key(&format!("{probe}_miou/bn"))
+            && let Some(bn_key) = bn_key
         {
             sw.paper.insert(
-                format!("{probe}_miou/bn"),
+                bn_key,
                 PaperKey::new(
                     "cityscapes_mae_high_variance_removal",
                     format!("batchnorm/{probe}"),
@@ -585,11 +625,14 @@ pub fn evaluate(
     }
     p.insert(
         "notes".into(),
-        "statistics, variance order and eigenvectors from the train patches; bn uses the gallery mean/variance \
-         (the study's §6.3 used a trained probe's running statistics); PCA-k plotted at N = D - k; \
-         N clamped to D - 1"
+        "statistics, variance order and eigenvectors from the train patches; bn uses the gallery mean/variance, \
+         bn_probe the running statistics of a linear probe trained with BatchNorm on the train patches (the \
+         study's §6.3); PCA-k plotted at N = D - k; N clamped to D - 1"
             .into(),
     );
+    if let Some(r) = bn_probe_record {
+        p.insert("bn_probe".into(), r);
+    }
     p.insert(
         "timings_s".into(),
         serde_json::json!({"encode": encode_s, "sweep": sweep_s}),
