@@ -754,14 +754,6 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// The default cache directory for results file `out`: `<out dir>/cache`.
-pub fn default_cache_dir(out: &Path) -> PathBuf {
-    out.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("cache")
-}
-
 /// The results directory of results file `out`.
 pub fn out_dir(out: &Path) -> PathBuf {
     out.parent()

@@ -6,6 +6,8 @@
 
 #[path = "../src/backend.rs"]
 mod backend;
+#[path = "../src/eval/common.rs"]
+mod common;
 #[path = "../src/encode.rs"]
 mod encode;
 #[path = "../src/eval/identification.rs"]

@@ -52,7 +52,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backend::Backend;
 use crate::encode::Encoder;
-use crate::models::{self, LoadedModel};
+use crate::models::LoadedModel;
 
 /// Tiles per cached feature shard (independent of the device batch, so the cache survives a batch change).
 pub const CACHE_CHUNK: usize = 32;
@@ -83,21 +83,18 @@ pub enum DatasetArg {
 /// Arguments of `eval identification`.
 #[derive(Args, Debug)]
 pub struct IdentificationArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
     /// Dataset.
     #[arg(long, value_enum)]
     pub dataset: DatasetArg,
     /// FAIR1M chip folder (`images/<chip>.png` + `labelXml/<chip>.xml` or `labelTxt/<chip>.txt`).
     #[arg(long, required_if_eq("dataset", "fair1m"))]
     pub data_root: Option<PathBuf>,
-    /// Zoo model name (`cargo xtask models` lists them).
-    #[arg(long)]
-    pub model: String,
-    /// Checkpoint file (.pth or .safetensors) in the family's official layout.
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// Backbone to load from a training checkpoint holding several (e.g. teacher, student).
-    #[arg(long)]
-    pub part: Option<String>,
     /// Transformation kinds: rotate, scale, shift, blur, noise, freq, or all (comma-separated list allowed).
     #[arg(long, default_value = "all")]
     pub transform: String,
@@ -125,15 +122,6 @@ pub struct IdentificationArgs {
     /// Synthetic: scene generator seed.
     #[arg(long, default_value_t = 0)]
     pub synthetic_seed: u64,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    /// Tiles per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub device_batch: usize,
-    /// Feature cache directory (default `<out dir>/cache`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
     /// Output results.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -1006,7 +994,7 @@ pub fn config_from_args(
     cfg.exclude_same_tile = args.exclude_same_tile;
     cfg.remove_top_variance = args.remove_top_variance;
     cfg.noise_seed = args.seed;
-    cfg.device_batch = args.device_batch.max(1);
+    cfg.device_batch = args.run.device_batch.max(1);
     cfg.knn_device = knn_device;
     Ok(cfg)
 }
@@ -1051,35 +1039,25 @@ fn repo_root() -> &'static Path {
 
 /// Run `eval identification`.
 pub fn run(args: &IdentificationArgs) -> Result<()> {
-    let device = args.backend.device()?;
-    let model = models::load(&args.model, &args.weights, args.part.as_deref(), &device)?;
-    let knn_device = (args.backend != Backend::Flex).then(|| device.clone());
+    let device = args.run.backend.device()?;
+    let model = args.model.load(&device)?;
+    let knn_device = (args.run.backend != Backend::Flex).then(|| device.clone());
     let cfg = config_from_args(args, knn_device)?;
     if let Some(p) = &args.data_root
         && !p.is_dir()
     {
         bail!("--data-root {} is not a directory", p.display());
     }
-    let out_dir = args
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let cache = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| out_dir.join("cache"));
-    let store = FeatureStore::open(&cache)
-        .with_context(|| format!("opening the feature cache {}", cache.display()))?;
+    let store = args.run.open_store(&args.out)?;
     let t0 = Instant::now();
-    let exp = evaluate(&cfg, &model, Some(&store))?;
-    let device_name = match args.backend {
+    let exp = evaluate(&cfg, &model, store.as_ref())?;
+    let device_name = match args.run.backend {
         Backend::Flex => "cpu".to_string(),
         _ => format!("{device:?}"),
     };
     let mut info = RunInfo::collect(
         repo_root(),
-        args.backend.name(),
+        args.run.backend.name(),
         &device_name,
         rayon::current_num_threads(),
     );
@@ -1101,7 +1079,7 @@ pub fn run(args: &IdentificationArgs) -> Result<()> {
         json!(std::env::args().collect::<Vec<_>>()),
     );
     info.extra
-        .insert("weights".into(), json!(args.weights.display().to_string()));
+        .insert("weights".into(), json!(args.model.weights_label()));
     info.update_peak_memory();
     let line = summary_line(&exp);
     let mut results = Results::new(info);

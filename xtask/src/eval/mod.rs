@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
+pub mod common;
 pub mod identification;
 pub mod propagation;
 pub mod segmentation;

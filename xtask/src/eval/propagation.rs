@@ -38,9 +38,8 @@ use patchlens_track::protocol::davis as davis_protocol;
 use patchlens_track::{FeatureMap, LabelMap as TrackLabelMap, LabelPropagator, PropagationConfig};
 use serde_json::json;
 
-use crate::backend::Backend;
 use crate::encode::Encoder;
-use crate::models::{self, LoadedModel};
+use crate::models::LoadedModel;
 
 /// DAVIS edition on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +71,12 @@ impl DavisDataset {
 /// Arguments of `eval propagation`.
 #[derive(Args, Debug)]
 pub struct PropagationArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
     /// DAVIS edition.
     #[arg(long, value_enum)]
     pub dataset: DavisDataset,
@@ -87,22 +92,6 @@ pub struct PropagationArgs {
     /// Only the first N frames of each sequence (quick checks; the official protocol uses all).
     #[arg(long)]
     pub max_frames: Option<usize>,
-    /// Zoo model name (`cargo xtask models`).
-    #[arg(long)]
-    pub model: String,
-    /// Checkpoint file.
-    #[arg(
-        long,
-        required_unless_present = "random_init",
-        conflicts_with = "random_init"
-    )]
-    pub weights: Option<PathBuf>,
-    /// Instead of weights: the zoo architecture with random parameters drawn with this seed (baseline).
-    #[arg(long)]
-    pub random_init: Option<u64>,
-    /// Backbone to load from a training checkpoint holding several (e.g. teacher).
-    #[arg(long)]
-    pub part: Option<String>,
     /// Layer (1-based, block output + final norm); default: the last.
     #[arg(long)]
     pub layer: Option<usize>,
@@ -121,18 +110,6 @@ pub struct PropagationArgs {
     /// Short side frames are resized to (DINO's `scale_size`).
     #[arg(long, default_value_t = davis_protocol::SCALE_SIZE)]
     pub scale_size: usize,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    /// Tiles per forward pass (a DAVIS frame is one tile).
-    #[arg(long, default_value_t = 16)]
-    pub device_batch: usize,
-    /// Feature cache directory (default `<out dir>/cache`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not cache features.
-    #[arg(long)]
-    pub no_cache: bool,
     /// results.json to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -178,7 +155,7 @@ impl PropagationEvalConfig {
                 temperature: a.temperature,
             },
             scale_size: a.scale_size,
-            device_batch: a.device_batch,
+            device_batch: a.run.device_batch,
         }
     }
 }
@@ -490,45 +467,19 @@ pub fn evaluate(
     Ok(evaluate_detailed(cfg, model, store)?.0)
 }
 
-fn default_cache(out: &Path) -> PathBuf {
-    out.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("cache")
-}
-
 /// Run `eval propagation`.
 pub fn run(args: &PropagationArgs) -> Result<()> {
     let t0 = Instant::now();
-    let device = args.backend.device()?;
-    let source = match (&args.weights, args.random_init) {
-        (_, Some(seed)) => models::ModelSource::Random { seed },
-        (Some(w), None) => models::ModelSource::Weights {
-            path: w.clone(),
-            part: args.part.clone(),
-        },
-        (None, None) => bail!("give --weights or --random-init"),
-    };
-    let model = models::load_zoo(&args.model, &source, &device)?;
-    let store = if args.no_cache {
-        None
-    } else {
-        let dir = args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| default_cache(&args.out));
-        Some(
-            FeatureStore::open(&dir)
-                .with_context(|| format!("opening feature cache {}", dir.display()))?,
-        )
-    };
+    let device = args.run.backend.device()?;
+    let model = args.model.load(&device)?;
+    let store = args.run.open_store(&args.out)?;
     let cfg = PropagationEvalConfig::from_args(args);
     let exp = evaluate(&cfg, &model, store.as_ref())?;
     let timing = |k: &str| exp.protocol["timings_s"][k].as_f64().unwrap_or(f64::NAN);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut run = RunInfo::collect(
         &repo,
-        args.backend.name(),
+        args.run.backend.name(),
         &format!("{device:?}"),
         rayon::current_num_threads(),
     );

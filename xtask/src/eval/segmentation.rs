@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::encode::Encoder;
-use crate::models::{self, LoadedModel};
+use crate::models::LoadedModel;
 use features::{KnnSettings, Normalize, SegDataset, SplitFeatures};
 
 /// Default number of bootstrap resamples for the mIoU interval.
@@ -232,6 +232,12 @@ impl SegmentationConfig {
 /// Arguments of `eval segmentation`.
 #[derive(Args, Debug)]
 pub struct SegmentationArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
     /// Dataset.
     #[arg(long, value_enum)]
     pub dataset: SegDataset,
@@ -245,15 +251,6 @@ pub struct SegmentationArgs {
     /// Test split or pool. Default: val30, val-select, test.
     #[arg(long)]
     pub test_split: Option<String>,
-    /// Zoo model name (`cargo xtask models`).
-    #[arg(long)]
-    pub model: String,
-    /// Checkpoint file.
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// Backbone to load from a training checkpoint holding several (teacher, student).
-    #[arg(long)]
-    pub part: Option<String>,
     /// Layer, 1-based (block l followed by the final norm); default: the last.
     #[arg(long)]
     pub layer: Option<usize>,
@@ -299,18 +296,6 @@ pub struct SegmentationArgs {
     /// Linear probe: held-out fraction of the train patches for `--selection held-out`.
     #[arg(long, default_value_t = 0.1)]
     pub holdout_fraction: f64,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    /// Tiles per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub device_batch: usize,
-    /// Feature cache directory (default `<out dir>/cache`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not read or write the feature cache.
-    #[arg(long)]
-    pub no_cache: bool,
     /// Bootstrap resamples of the mIoU interval (0 = none).
     #[arg(long, default_value_t = DEFAULT_BOOTSTRAP_RESAMPLES)]
     pub bootstrap: usize,
@@ -353,8 +338,8 @@ impl SegmentationArgs {
         };
         c.remove_top_variance = self.remove_top_variance;
         c.normalize = self.normalize;
-        c.backend = self.backend;
-        c.device_batch = self.device_batch;
+        c.backend = self.run.backend;
+        c.device_batch = self.run.device_batch;
         c.bootstrap_resamples = self.bootstrap;
         Ok(c)
     }
@@ -772,32 +757,15 @@ pub fn run_info(backend: Backend) -> RunInfo {
     )
 }
 
-/// Open the feature cache for results file `out` (`None` with `no_cache`).
-pub fn open_store(
-    cache_dir: Option<&Path>,
-    out: &Path,
-    no_cache: bool,
-) -> Result<Option<FeatureStore>> {
-    if no_cache {
-        return Ok(None);
-    }
-    let dir = cache_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| features::default_cache_dir(out));
-    Ok(Some(FeatureStore::open(&dir).with_context(|| {
-        format!("opening feature cache {}", dir.display())
-    })?))
-}
-
 /// Run `eval segmentation`.
 pub fn run(args: &SegmentationArgs) -> Result<()> {
     let cfg = args.config()?;
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     let t0 = Instant::now();
-    let model = models::load(&args.model, &args.weights, args.part.as_deref(), &device)?;
+    let model = args.model.load(&device)?;
     let load_s = t0.elapsed().as_secs_f64();
-    let store = open_store(args.cache_dir.as_deref(), &args.out, args.no_cache)?;
-    let mut run = run_info(args.backend);
+    let store = args.run.open_store(&args.out)?;
+    let mut run = run_info(args.run.backend);
     let t1 = Instant::now();
     let e = evaluate(&cfg, &model, store.as_ref())?;
     run.stages.push(patchlens_report::StageTiming {

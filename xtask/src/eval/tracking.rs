@@ -43,9 +43,8 @@ use patchlens_track::{
 };
 use serde_json::json;
 
-use crate::backend::Backend;
 use crate::encode::Encoder;
-use crate::models::{self, LoadedModel};
+use crate::models::LoadedModel;
 
 /// Dataset of `eval tracking`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -88,6 +87,12 @@ impl From<ModeArg> for EncodingMode {
 /// Arguments of `eval tracking`.
 #[derive(Args, Debug)]
 pub struct TrackingArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
     /// Dataset.
     #[arg(long, value_enum)]
     pub dataset: TrackingDataset,
@@ -97,22 +102,6 @@ pub struct TrackingArgs {
     /// BDD100K split.
     #[arg(long, default_value = "val")]
     pub split: String,
-    /// Zoo model name (`cargo xtask models`).
-    #[arg(long)]
-    pub model: String,
-    /// Checkpoint file.
-    #[arg(
-        long,
-        required_unless_present = "random_init",
-        conflicts_with = "random_init"
-    )]
-    pub weights: Option<PathBuf>,
-    /// Instead of weights: the zoo architecture with random parameters drawn with this seed (baseline).
-    #[arg(long)]
-    pub random_init: Option<u64>,
-    /// Backbone to load from a training checkpoint holding several (e.g. teacher).
-    #[arg(long)]
-    pub part: Option<String>,
     /// Layer (1-based); default: the last.
     #[arg(long)]
     pub layer: Option<usize>,
@@ -140,18 +129,6 @@ pub struct TrackingArgs {
     /// Similarity of object vectors.
     #[arg(long, value_enum, default_value = "dot")]
     pub similarity: SimilarityArg,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    /// Tiles per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub device_batch: usize,
-    /// Feature cache directory (default `<out dir>/cache`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not cache features.
-    #[arg(long)]
-    pub no_cache: bool,
     /// results.json to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -216,7 +193,7 @@ impl TrackingEvalConfig {
                 SimilarityArg::Dot => Similarity::Dot,
                 SimilarityArg::Cosine => Similarity::Cosine,
             },
-            device_batch: a.device_batch,
+            device_batch: a.run.device_batch,
         }
     }
 }
@@ -761,31 +738,9 @@ pub fn evaluate(
 /// Run `eval tracking`.
 pub fn run(args: &TrackingArgs) -> Result<()> {
     let t0 = Instant::now();
-    let device = args.backend.device()?;
-    let source = match (&args.weights, args.random_init) {
-        (_, Some(seed)) => models::ModelSource::Random { seed },
-        (Some(w), None) => models::ModelSource::Weights {
-            path: w.clone(),
-            part: args.part.clone(),
-        },
-        (None, None) => bail!("give --weights or --random-init"),
-    };
-    let model = models::load_zoo(&args.model, &source, &device)?;
-    let store = if args.no_cache {
-        None
-    } else {
-        let dir = args.cache_dir.clone().unwrap_or_else(|| {
-            args.out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .join("cache")
-        });
-        Some(
-            FeatureStore::open(&dir)
-                .with_context(|| format!("opening feature cache {}", dir.display()))?,
-        )
-    };
+    let device = args.run.backend.device()?;
+    let model = args.model.load(&device)?;
+    let store = args.run.open_store(&args.out)?;
     let cfg = TrackingEvalConfig::from_args(args);
     let exp = evaluate(&cfg, &model, store.as_ref())?;
     let seconds = exp.protocol["timings_s"]["encode_and_associate"]
@@ -794,7 +749,7 @@ pub fn run(args: &TrackingArgs) -> Result<()> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut run = RunInfo::collect(
         &repo,
-        args.backend.name(),
+        args.run.backend.name(),
         &format!("{device:?}"),
         rayon::current_num_threads(),
     );

@@ -31,7 +31,7 @@ use patchlens_store::FeatureStore;
 use super::segmentation::features::{self, KnnSettings, SegDataset, WHITEN_EPS};
 use super::segmentation::{self, LinearSettings, SimilarityArg, VoteArg};
 use crate::backend::Backend;
-use crate::models::{self, LoadedModel};
+use crate::models::LoadedModel;
 
 /// One alternative to removal in the sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -119,6 +119,12 @@ impl VarianceConfig {
 /// Arguments of `eval variance`.
 #[derive(Args, Debug)]
 pub struct VarianceArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
     /// Dataset.
     #[arg(long, value_enum)]
     pub dataset: SegDataset,
@@ -131,15 +137,6 @@ pub struct VarianceArgs {
     /// Test split or pool (default: the study's).
     #[arg(long)]
     pub test_split: Option<String>,
-    /// Zoo model name.
-    #[arg(long)]
-    pub model: String,
-    /// Checkpoint file.
-    #[arg(long)]
-    pub weights: PathBuf,
-    /// Backbone to load from a training checkpoint holding several.
-    #[arg(long)]
-    pub part: Option<String>,
     /// Layer, 1-based; default: the last.
     #[arg(long)]
     pub layer: Option<usize>,
@@ -164,18 +161,6 @@ pub struct VarianceArgs {
     /// k-NN vote.
     #[arg(long, value_enum, default_value = "nearest")]
     pub vote: VoteArg,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    /// Tiles per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub device_batch: usize,
-    /// Feature cache directory (default `<out dir>/cache`).
-    #[arg(long)]
-    pub cache_dir: Option<PathBuf>,
-    /// Do not use the feature cache.
-    #[arg(long)]
-    pub no_cache: bool,
     /// Bootstrap resamples per point (0 = none).
     #[arg(long, default_value_t = segmentation::DEFAULT_BOOTSTRAP_RESAMPLES)]
     pub bootstrap: usize,
@@ -205,8 +190,8 @@ impl VarianceArgs {
         c.alternatives = self.alternatives.clone();
         c.pca_ks = (!self.pca_k.is_empty()).then(|| self.pca_k.clone());
         c.linear = self.linear.then(LinearSettings::default);
-        c.backend = self.backend;
-        c.device_batch = self.device_batch;
+        c.backend = self.run.backend;
+        c.device_batch = self.run.device_batch;
         c.bootstrap_resamples = self.bootstrap;
         Ok(c)
     }
@@ -653,12 +638,12 @@ fn paper_mae_like(cfg: &VarianceConfig, layer: usize) -> bool {
 /// Run `eval variance`.
 pub fn run(args: &VarianceArgs) -> Result<()> {
     let cfg = args.config()?;
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     let t0 = Instant::now();
-    let model = models::load(&args.model, &args.weights, args.part.as_deref(), &device)?;
+    let model = args.model.load(&device)?;
     let load_s = t0.elapsed().as_secs_f64();
-    let store = segmentation::open_store(args.cache_dir.as_deref(), &args.out, args.no_cache)?;
-    let mut run = segmentation::run_info(args.backend);
+    let store = args.run.open_store(&args.out)?;
+    let mut run = segmentation::run_info(args.run.backend);
     let t1 = Instant::now();
     let exps = evaluate(&cfg, &model, store.as_ref())?;
     run.stages.push(patchlens_report::StageTiming {
