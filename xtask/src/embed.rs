@@ -39,7 +39,7 @@ pub struct EmbedArgs {
     /// Backbone to load from a training checkpoint holding several (e.g. teacher, student).
     #[arg(long)]
     pub part: Option<String>,
-    /// Output safetensors: `layer{l}` [rows*cols, D] per layer, `cls{l}` [D], `cls` (last layer) [D].
+    /// Output safetensors: `layer{l}` `[rows*cols, D]` per layer, `cls{l}` `[D]`, `cls` (last layer) `[D]`.
     #[arg(long)]
     pub out: PathBuf,
     /// Compute backend.

@@ -59,7 +59,7 @@ pub struct FetchArgs {
     /// Download again even if a verified file is cached (a partial download is discarded too).
     #[arg(long)]
     pub force: bool,
-    /// Fetch NAME from URL instead of the zoo's address (repeatable; also PATCHLENS_WEIGHTS_URL_<NAME>).
+    /// Fetch NAME from URL instead of the zoo's address (repeatable; also `PATCHLENS_WEIGHTS_URL_<NAME>`).
     #[arg(long = "url", value_name = "NAME=URL")]
     pub urls: Vec<String>,
     /// Keep only the original file (no safetensors conversion).
