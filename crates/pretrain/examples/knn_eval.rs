@@ -1,8 +1,9 @@
 //! 1-NN patch classification of held-out synthetic scenes with the shipped checkpoints and with
-//! random-init backbones of the same architectures:
+//! random-init backbones of the same architectures, on 4 × 4 tiles of 56 px of each 224 scene resized to
+//! the 64-pixel input (the demo's evaluation geometry):
 //!
 //! ```text
-//! cargo run -p patchlens-pretrain --example knn_eval -- [--dir fixtures/pretrained] [--ref 100] [--query 50]
+//! cargo run -p patchlens-pretrain --example knn_eval -- [--dir fixtures/pretrained] [--ref 24] [--query 12]
 //! ```
 
 use burn::tensor::Device;
@@ -18,14 +19,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| default.to_string())
     };
     let dir = std::path::PathBuf::from(get("--dir", "fixtures/pretrained"));
-    let n_ref: usize = get("--ref", "100").parse()?;
-    let n_query: usize = get("--query", "50").parse()?;
+    let n_ref: usize = get("--ref", "24").parse()?;
+    let n_query: usize = get("--query", "12").parse()?;
     let preset = presets::tiny();
     let device = Device::flex();
-    // Held-out scenes: after the training pool.
+    // Held-out scenes: after the training pool; 4 × 4 tiles of 56 px per 224 scene, each resized to 64
+    // (the demo's evaluation geometry).
     let start = preset.train_scenes + 100_000;
-    let reference = eval_set(&preset, start..start + n_ref)?;
-    let query = eval_set(&preset, start + n_ref..start + n_ref + n_query)?;
+    let reference = eval_set(&preset, start..start + n_ref, 4)?;
+    let query = eval_set(&preset, start + n_ref..start + n_ref + n_query, 4)?;
     println!(
         "| model | layer | 1-NN accuracy | balanced accuracy | foreground accuracy | majority baseline |"
     );

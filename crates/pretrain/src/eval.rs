@@ -4,7 +4,7 @@
 //! pretrained weights carry more patch-level information than random ones.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use patchlens_image::{ImageU8, Interpolation, patch_labels, resize_u8};
+use patchlens_image::{ImageU8, Interpolation, crop, patch_labels, resize_u8};
 use patchlens_vit::Vit;
 use serde::Serialize;
 
@@ -16,34 +16,53 @@ use crate::presets::Preset;
 /// Model inputs and patch labels of held-out scenes.
 #[derive(Clone, Debug)]
 pub struct EvalSet {
-    /// Scenes resized to the model's input size, `[img, img, 3]` each.
+    /// Scene tiles resized to the model's input size, `[img, img, 3]` each.
     pub images: Vec<ImageU8>,
-    /// Centre-pixel class per patch, `rows·cols` per image, row-major.
+    /// Centre-pixel class per patch, `rows·cols` per tile, row-major.
     pub labels: Vec<Vec<u8>>,
 }
 
-/// Scenes `range` of the preset's generator, each whole scene resized (bilinear) to the model input and
-/// labelled on the patch grid (protocol §3 centre pixels of the full-resolution mask).
-pub fn eval_set(preset: &Preset, range: std::ops::Range<usize>) -> Result<EvalSet> {
+/// Scenes `range` of the preset's generator, each cut into `tiles × tiles` square tiles (row-major;
+/// side `size / tiles`, a remainder at the right/bottom edge is dropped) and each tile resized (bicubic on
+/// the `u8` tile) to the model input and labelled on the patch grid by the centre pixels of the
+/// full-resolution label tile (protocol §3). `tiles = 4` for the tiny preset mirrors the demo's
+/// evaluation geometry (`xtask` `reproduce_synthetic::tile_spec`: 224 scenes → 4 × 4 tiles of 56 → 64);
+/// `tiles = 1` resizes the whole scene.
+pub fn eval_set(preset: &Preset, range: std::ops::Range<usize>, tiles: usize) -> Result<EvalSet> {
     let g = preset.img_size / preset.patch_size;
+    let side = preset.scenes.size / tiles.max(1);
+    if tiles == 0 || side < g {
+        return Err(invalid(
+            "tiles",
+            tiles,
+            format!(
+                "need 1 ≤ tiles and tiles of at least {g} px in a {} px scene",
+                preset.scenes.size
+            ),
+        ));
+    }
     let pool = render_pool(&preset.scenes, range)?;
-    Ok(EvalSet {
-        images: pool
-            .iter()
-            .map(|s| {
-                resize_u8(
-                    &s.image,
+    let mut set = EvalSet {
+        images: Vec::with_capacity(pool.len() * tiles * tiles),
+        labels: Vec::with_capacity(pool.len() * tiles * tiles),
+    };
+    let cut = |img: &ImageU8, r: usize, c: usize| {
+        crop(img, c * side, r * side, side, side).map_err(|e| invalid("tile", side, e))
+    };
+    for s in &pool {
+        for r in 0..tiles {
+            for c in 0..tiles {
+                set.images.push(resize_u8(
+                    &cut(&s.image, r, c)?,
                     preset.img_size,
                     preset.img_size,
-                    Interpolation::Linear,
-                )
-            })
-            .collect(),
-        labels: pool
-            .iter()
-            .map(|s| patch_labels(&s.classes, g, g))
-            .collect(),
-    })
+                    Interpolation::Cubic,
+                ));
+                set.labels.push(patch_labels(&cut(&s.classes, r, c)?, g, g));
+            }
+        }
+    }
+    Ok(set)
 }
 
 /// L2-normalised patch tokens `[images · rows · cols, D]` (row-major) of layer `layer` (1-based).
@@ -214,6 +233,36 @@ pub fn patch_knn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eval_set_tiles_and_centre_labels() {
+        // micro: 64-px scenes, 32-px input, 8-px patches (4 × 4 grid). 2 × 2 tiles of 32 px: tile (r, c),
+        // patch (i, j) is labelled by scene pixel (32 r + ⌊(i + ½)·8⌋, 32 c + ⌊(j + ½)·8⌋) = (32 r + 8 i + 4, …).
+        let p = crate::presets::micro();
+        let set = eval_set(&p, 3..4, 2).unwrap();
+        assert_eq!((set.images.len(), set.labels.len()), (4, 4));
+        let sc = patchlens_data::synthetic::scene(&p.scenes, 3).unwrap();
+        for (t, labels) in set.labels.iter().enumerate() {
+            let (r, c) = (t / 2, t % 2);
+            for (k, &l) in labels.iter().enumerate() {
+                let (i, j) = (k / 4, k % 4);
+                let (y, x) = (32 * r + 8 * i + 4, 32 * c + 8 * j + 4);
+                assert_eq!(l, sc.class_mask.data[y * 64 + x], "tile {t} patch {k}");
+            }
+        }
+        // A 32-px tile is already the input size: the pixels are the scene's.
+        let img = &set.images[3];
+        assert_eq!((img.width, img.height), (32, 32));
+        assert_eq!(
+            img.data[..3],
+            sc.image.data[(32 * 64 + 32) * 3..(32 * 64 + 32) * 3 + 3]
+        );
+        assert!(eval_set(&p, 0..1, 0).is_err());
+        assert!(
+            eval_set(&p, 0..1, 32).is_err(),
+            "2-px tiles cannot hold the 4 × 4 patch grid"
+        );
+    }
 
     #[test]
     fn knn1_on_hand_points() {

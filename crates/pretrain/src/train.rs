@@ -8,7 +8,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use patchlens_image::ImageU8;
+use patchlens_image::{ImageU8, crop};
 use patchlens_vit::{Family, Vit, VitConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -306,26 +306,27 @@ pub fn train(
                 let mut local_views: Vec<Vec<ImageU8>> =
                     vec![Vec::with_capacity(b); dh.local_crops];
                 for _ in 0..b {
-                    let s = &pool[rng.random_range(0..pool.len())];
+                    let scene = &pool[rng.random_range(0..pool.len())].image;
+                    let region = match dh.view_region {
+                        Some(scale) => {
+                            let r = random_crop_box(&mut rng, scene.width, scene.height, scale);
+                            Some(
+                                crop(scene, r.0, r.1, r.2, r.3)
+                                    .map_err(|e| invalid("view region", format!("{r:?}"), e))?,
+                            )
+                        }
+                        None => None,
+                    };
+                    let src = region.as_ref().unwrap_or(scene);
                     for (v, (blur, sol)) in [(1.0, 0.0), (0.1, 0.2)].into_iter().enumerate() {
-                        let bx = random_crop_box(
-                            &mut rng,
-                            s.image.width,
-                            s.image.height,
-                            dh.global_scale,
-                        );
-                        let mut im = crop_resize(&s.image, bx, img, false)?;
+                        let bx = random_crop_box(&mut rng, src.width, src.height, dh.global_scale);
+                        let mut im = crop_resize(src, bx, img, false)?;
                         dino_photometric(&mut rng, &mut im, blur, sol)?;
                         globals[v].push(im);
                     }
                     for view in local_views.iter_mut() {
-                        let bx = random_crop_box(
-                            &mut rng,
-                            s.image.width,
-                            s.image.height,
-                            dh.local_scale,
-                        );
-                        let mut im = crop_resize(&s.image, bx, dh.local_size, false)?;
+                        let bx = random_crop_box(&mut rng, src.width, src.height, dh.local_scale);
+                        let mut im = crop_resize(src, bx, dh.local_size, false)?;
                         dino_photometric(&mut rng, &mut im, 0.5, 0.0)?;
                         view.push(im);
                     }
