@@ -1432,7 +1432,7 @@ fn write(
         skipped,
     };
     let scale_note = if ctx.suite.synthetic {
-        "The study's claims, checked on THIS run: tiny models on synthetic scenes. A verdict says what these numbers show at this scale, not whether the study is right about its ViT-B models."
+        "The study's claims, checked on THIS run: tiny models on synthetic scenes. A verdict says what these numbers show at this scale, not whether the study is right about its ViT-B models. Linear probes of MAE-family models use BatchNorm (the MAE recipe, as in the study) and the others do not; the recipe alone moves a random network's linear mIoU on these scenes by about +0.03, so linear-probe comparisons across families mix features and recipe."
     } else {
         "The study's claims, checked on this run's numbers (means over all splits, layers, transformations and Δ of each model)."
     };
