@@ -32,6 +32,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use patchlens_data::synthetic::transforms::TransformBenchConfig;
+use patchlens_data::{SegmentationSplit, TileSpec};
 use patchlens_report::{
     Curve, Experiment, ExperimentKind, PaperKey, PlotKind, Report, Results, RunInfo, StageTiming,
 };
@@ -103,6 +104,30 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Features of `split` at `layers` through the run's feature cache and device batch (see
+    /// [`seg::extract_layers`]); `degrade` degrades the images first.
+    #[allow(clippy::too_many_arguments)]
+    fn extract(
+        &self,
+        model: &LoadedModel,
+        split: &SegmentationSplit,
+        tag: &str,
+        spec: &TileSpec,
+        layers: &[usize],
+        degrade: Option<Degrade>,
+    ) -> Result<BTreeMap<usize, seg::SplitFeatures>> {
+        seg::extract_layers(
+            model,
+            Some(&self.store),
+            self.device_batch,
+            split,
+            tag,
+            spec,
+            layers,
+            degrade,
+        )
+    }
+
     fn bootstrap(&self, def: &ExperimentDef) -> usize {
         def.bootstrap_resamples
             .unwrap_or(self.suite.bootstrap_resamples)
@@ -633,30 +658,12 @@ fn run_segmentation(
     let space = data.label_space()?;
     let (test_s, test_tag) = data.open(&test_split)?;
     // One forward pass per image for all layers (fills the cache for `eval segmentation` too).
-    let test_f = seg::extract_layers(
-        model,
-        Some(&ctx.store),
-        ctx.device_batch,
-        &test_s,
-        &test_tag,
-        &spec,
-        layers,
-        None,
-    )?;
+    let test_f = ctx.extract(model, &test_s, &test_tag, &spec, layers, None)?;
     // results[probe][split][layer] = (miou, lo, hi, easy, hard)
     let mut res: BTreeMap<(String, String, usize), Experiment> = BTreeMap::new();
     for split in &train_splits {
         let (train_s, train_tag) = data.open(split)?;
-        let train_f = seg::extract_layers(
-            model,
-            Some(&ctx.store),
-            ctx.device_batch,
-            &train_s,
-            &train_tag,
-            &spec,
-            layers,
-            None,
-        )?;
+        let train_f = ctx.extract(model, &train_s, &train_tag, &spec, layers, None)?;
         for probe in &probes {
             for &layer in layers {
                 let e = match data {
@@ -896,29 +903,11 @@ fn run_degradation(
     } else {
         def.levels.clone()
     };
-    let train_f = seg::extract_layers(
-        model,
-        Some(&ctx.store),
-        ctx.device_batch,
-        &train_s,
-        &train_tag,
-        &spec,
-        layers,
-        None,
-    )?;
+    let train_f = ctx.extract(model, &train_s, &train_tag, &spec, layers, None)?;
     let mut tests: Vec<(Option<Degrade>, BTreeMap<usize, seg::SplitFeatures>)> = Vec::new();
     tests.push((
         None,
-        seg::extract_layers(
-            model,
-            Some(&ctx.store),
-            ctx.device_batch,
-            &test_s,
-            &test_tag,
-            &spec,
-            layers,
-            None,
-        )?,
+        ctx.extract(model, &test_s, &test_tag, &spec, layers, None)?,
     ));
     for k in &kinds {
         for &l in &levels {
@@ -926,16 +915,7 @@ fn run_degradation(
             println!("  degraded test images: {} level {l}", d.kind);
             tests.push((
                 Some(d),
-                seg::extract_layers(
-                    model,
-                    Some(&ctx.store),
-                    ctx.device_batch,
-                    &test_s,
-                    &test_tag,
-                    &spec,
-                    layers,
-                    Some(d),
-                )?,
+                ctx.extract(model, &test_s, &test_tag, &spec, layers, Some(d))?,
             ));
         }
     }
@@ -1161,26 +1141,8 @@ fn run_variance(
             let space = data.label_space()?;
             let (train_s, train_tag) = data.open(split)?;
             let (test_s, test_tag) = data.open(&test_split)?;
-            let train_f = seg::extract_layers(
-                model,
-                Some(&ctx.store),
-                ctx.device_batch,
-                &train_s,
-                &train_tag,
-                &spec,
-                layers,
-                None,
-            )?;
-            let test_f = seg::extract_layers(
-                model,
-                Some(&ctx.store),
-                ctx.device_batch,
-                &test_s,
-                &test_tag,
-                &spec,
-                layers,
-                None,
-            )?;
+            let train_f = ctx.extract(model, &train_s, &train_tag, &spec, layers, None)?;
+            let test_f = ctx.extract(model, &test_s, &test_tag, &spec, layers, None)?;
             let run = ProbeRun {
                 space: &space,
                 spec: &spec,

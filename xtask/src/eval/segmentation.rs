@@ -229,15 +229,9 @@ impl SegmentationConfig {
     }
 }
 
-/// Arguments of `eval segmentation`.
-#[derive(Args, Debug)]
-pub struct SegmentationArgs {
-    /// The model.
-    #[command(flatten)]
-    pub model: super::common::ModelArgs,
-    /// Backend, batch size, feature cache.
-    #[command(flatten)]
-    pub run: super::common::RunArgs,
+/// Dataset, splits and layer of a segmentation-style experiment (`eval segmentation`, `eval variance`).
+#[derive(Args, Clone, Debug)]
+pub struct SegDataArgs {
     /// Dataset.
     #[arg(long, value_enum)]
     pub dataset: SegDataset,
@@ -254,6 +248,20 @@ pub struct SegmentationArgs {
     /// Layer, 1-based (block l followed by the final norm); default: the last.
     #[arg(long)]
     pub layer: Option<usize>,
+}
+
+/// Arguments of `eval segmentation`.
+#[derive(Args, Debug)]
+pub struct SegmentationArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: super::common::ModelArgs,
+    /// Backend, batch size, feature cache.
+    #[command(flatten)]
+    pub run: super::common::RunArgs,
+    /// Dataset, splits, layer.
+    #[command(flatten)]
+    pub data: SegDataArgs,
     /// Probe.
     #[arg(long, value_enum)]
     pub probe: ProbeKind,
@@ -307,15 +315,18 @@ pub struct SegmentationArgs {
 impl SegmentationArgs {
     /// The configuration these arguments describe.
     pub fn config(&self) -> Result<SegmentationConfig> {
-        let mut c =
-            SegmentationConfig::new(self.dataset, &self.data_root, features::out_dir(&self.out));
-        if let Some(s) = &self.train_split {
+        let mut c = SegmentationConfig::new(
+            self.data.dataset,
+            &self.data.data_root,
+            features::out_dir(&self.out),
+        );
+        if let Some(s) = &self.data.train_split {
             c.train_split = s.clone();
         }
-        if let Some(s) = &self.test_split {
+        if let Some(s) = &self.data.test_split {
             c.test_split = s.clone();
         }
-        c.layer = self.layer;
+        c.layer = self.data.layer;
         c.probe = self.probe;
         c.knn = knn_settings(self.k, self.similarity, self.vote, self.temperature)?;
         let l = &mut c.linear;

@@ -125,21 +125,9 @@ pub struct VarianceArgs {
     /// Backend, batch size, feature cache.
     #[command(flatten)]
     pub run: super::common::RunArgs,
-    /// Dataset.
-    #[arg(long, value_enum)]
-    pub dataset: SegDataset,
-    /// Dataset root.
-    #[arg(long)]
-    pub data_root: PathBuf,
-    /// Train split or pool (default: the study's).
-    #[arg(long)]
-    pub train_split: Option<String>,
-    /// Test split or pool (default: the study's).
-    #[arg(long)]
-    pub test_split: Option<String>,
-    /// Layer, 1-based; default: the last.
-    #[arg(long)]
-    pub layer: Option<usize>,
+    /// Dataset, splits (train: spectrum, gallery, fitted statistics; test: queries), layer.
+    #[command(flatten)]
+    pub data: segmentation::SegDataArgs,
     /// Numbers of top-variance dimensions to delete (comma-separated; clamped to D − 1).
     #[arg(long, value_delimiter = ',', default_values_t = CITYSCAPES_REMOVAL_SWEEP.to_vec())]
     pub sweep: Vec<usize>,
@@ -172,14 +160,14 @@ pub struct VarianceArgs {
 impl VarianceArgs {
     /// The configuration these arguments describe.
     pub fn config(&self) -> Result<VarianceConfig> {
-        let mut c = VarianceConfig::new(self.dataset, &self.data_root);
-        if let Some(s) = &self.train_split {
+        let mut c = VarianceConfig::new(self.data.dataset, &self.data.data_root);
+        if let Some(s) = &self.data.train_split {
             c.train_split = s.clone();
         }
-        if let Some(s) = &self.test_split {
+        if let Some(s) = &self.data.test_split {
             c.test_split = s.clone();
         }
-        c.layer = self.layer;
+        c.layer = self.data.layer;
         c.knn = segmentation::knn_settings(
             self.k,
             self.similarity,
