@@ -51,4 +51,29 @@ impl Backend {
             Backend::Cuda => "cuda",
         }
     }
+
+    /// Device as written in results files (`cpu` for flex).
+    pub fn device_name(self) -> &'static str {
+        match self {
+            Backend::Flex => "cpu",
+            other => other.name(),
+        }
+    }
+
+    /// Run metadata for results.json on this backend: git commit, date, backend, device, threads, and
+    /// the command line (`extra.command`).
+    pub fn run_info(self) -> patchlens_report::RunInfo {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut info = patchlens_report::RunInfo::collect(
+            &repo,
+            self.name(),
+            self.device_name(),
+            rayon::current_num_threads(),
+        );
+        info.extra.insert(
+            "command".into(),
+            std::env::args().collect::<Vec<_>>().join(" ").into(),
+        );
+        info
+    }
 }

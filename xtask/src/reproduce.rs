@@ -33,6 +33,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use patchlens_data::synthetic::transforms::TransformBenchConfig;
 use patchlens_data::{SegmentationSplit, TileSpec};
+use patchlens_metrics::LabelSpace;
 use patchlens_report::{
     Curve, Experiment, ExperimentKind, PaperKey, PlotKind, Report, Results, RunInfo, StageTiming,
 };
@@ -104,6 +105,27 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The probe settings of experiment `def` (k-NN, linear, bootstrap) on the run's backend.
+    fn probe_run<'a>(
+        &self,
+        def: &ExperimentDef,
+        space: &'a LabelSpace,
+        spec: &'a TileSpec,
+        test_split: &'a SegmentationSplit,
+        model: &'a LoadedModel,
+    ) -> ProbeRun<'a> {
+        ProbeRun {
+            space,
+            spec,
+            test_split,
+            model,
+            knn: self.knn(def),
+            linear: self.linear(def),
+            backend: self.backend,
+            bootstrap: (self.bootstrap(def), self.suite.seed),
+        }
+    }
+
     /// Features of `split` at `layers` through the run's feature cache and device batch (see
     /// [`seg::extract_layers`]); `degrade` degrades the images first.
     #[allow(clippy::too_many_arguments)]
@@ -319,12 +341,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         }
     }
 
-    let mut run_info = RunInfo::collect(
-        &repo_root,
-        args.backend.name(),
-        &device_name(args.backend),
-        rayon::current_num_threads(),
-    );
+    let mut run_info = args.backend.run_info();
     let mut experiments: Vec<Experiment> = Vec::new();
     let n_models = models.models.len();
     for (mi, plan) in models.models.iter().enumerate() {
@@ -439,7 +456,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         )?;
     }
     run_info.update_peak_memory();
-    let files = write(
+    let (files, found) = write(
         &ctx,
         &args_summary(args, &weights_root),
         &models,
@@ -448,13 +465,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         &experiments,
         t_run.elapsed().as_secs_f64(),
     )?;
-    let random: std::collections::BTreeSet<String> = models
-        .models
-        .iter()
-        .filter(|p| p.is_random())
-        .map(|p| p.name.clone())
-        .collect();
-    for f in crate::findings::findings(&experiments, &random) {
+    for f in &found {
         println!("finding: {} — {}", f.claim, f.verdict.label());
     }
     println!(
@@ -466,13 +477,6 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         files.display()
     );
     Ok(())
-}
-
-fn device_name(b: Backend) -> String {
-    match b {
-        Backend::Flex => "cpu".into(),
-        other => other.name().into(),
-    }
 }
 
 fn args_summary(args: &ReproduceArgs, weights_root: &Path) -> serde_json::Value {
@@ -682,16 +686,7 @@ fn run_segmentation(
                         segmentation::evaluate(&cfg, model, Some(&ctx.store))?
                     }
                     SegData::Synthetic { .. } => {
-                        let run = ProbeRun {
-                            space: &space,
-                            spec: &spec,
-                            test_split: &test_s,
-                            model,
-                            knn: ctx.knn(def),
-                            linear: ctx.linear(def),
-                            backend: ctx.backend,
-                            bootstrap: (ctx.bootstrap(def), ctx.suite.seed),
-                        };
+                        let run = ctx.probe_run(def, &space, &spec, &test_s, model);
                         let s = run.run(
                             probe_kind(probe),
                             &train_f[&layer],
@@ -919,16 +914,7 @@ fn run_degradation(
             ));
         }
     }
-    let run = ProbeRun {
-        space: &space,
-        spec: &spec,
-        test_split: &test_s,
-        model,
-        knn: ctx.knn(def),
-        linear: ctx.linear(def),
-        backend: ctx.backend,
-        bootstrap: (ctx.bootstrap(def), ctx.suite.seed),
-    };
+    let run = ctx.probe_run(def, &space, &spec, &test_s, model);
     let pm = zoo::paper_model(&model.name);
     let mut unit = Unit::default();
     for probe in &probes {
@@ -1119,8 +1105,7 @@ fn run_variance(
                         .alternatives
                         .iter()
                         .map(|a| {
-                            Alternative::from_str(&a.replace('_', "-"), true)
-                                .map_err(|e| anyhow::anyhow!("{id}: alternative `{a}`: {e}"))
+                            Alternative::from_suite(a).with_context(|| format!("experiment `{id}`"))
                         })
                         .collect::<Result<_>>()?;
                 }
@@ -1143,16 +1128,7 @@ fn run_variance(
             let (test_s, test_tag) = data.open(&test_split)?;
             let train_f = ctx.extract(model, &train_s, &train_tag, &spec, layers, None)?;
             let test_f = ctx.extract(model, &test_s, &test_tag, &spec, layers, None)?;
-            let run = ProbeRun {
-                space: &space,
-                spec: &spec,
-                test_split: &test_s,
-                model,
-                knn: ctx.knn(def),
-                linear: ctx.linear(def),
-                backend: ctx.backend,
-                bootstrap: (ctx.bootstrap(def), ctx.suite.seed),
-            };
+            let run = ctx.probe_run(def, &space, &spec, &test_s, model);
             let sweep = if def.sweep.is_empty() {
                 vec![0, 10, 20, 40]
             } else {
@@ -1333,7 +1309,8 @@ fn run_propagation(
     Ok(unit)
 }
 
-/// Write results.json, report.md, report.html and plots/ into the output folder; returns the HTML path.
+/// Write results.json, report.md, report.html and plots/ into the output folder; returns the HTML path
+/// and the findings it reports.
 fn write(
     ctx: &Ctx,
     args: &serde_json::Value,
@@ -1342,7 +1319,7 @@ fn write(
     run_info: &RunInfo,
     experiments: &[Experiment],
     seconds: f64,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Vec<crate::findings::Finding>)> {
     let mut run = run_info.clone();
     run.update_peak_memory();
     run.extra
@@ -1417,7 +1394,7 @@ fn write(
     write_atomic(&ctx.out.join("report.md"), md.as_bytes())?;
     let html_path = ctx.out.join("report.html");
     write_atomic(&html_path, html.as_bytes())?;
-    Ok(html_path)
+    Ok((html_path, found))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -13,7 +13,7 @@ use patchlens_data::{SegmentationSplit, TileSpec, cut_tiles, model_input};
 use patchlens_image::{Degradation, to_chw};
 use patchlens_metrics::LabelSpace;
 use patchlens_probe::variance::{
-    BATCH_NORM_EPS, FeatureTransform, FittedTransform, Whitening, clamp_sweep, variance_spectrum,
+    FeatureTransform, FittedTransform, clamp_sweep, variance_spectrum,
 };
 use patchlens_report::{
     ConfidenceInterval, Curve, Experiment, ExperimentKind, ModelInfo, PlotKind,
@@ -25,9 +25,10 @@ use crate::backend::Backend;
 use crate::encode::Encoder;
 pub use crate::eval::segmentation::features::SplitFeatures;
 use crate::eval::segmentation::features::{
-    self, ImageSlot, KnnSettings, Normalize, SegDataset, SegEvaluation, WHITEN_EPS,
+    self, ImageSlot, KnnSettings, Normalize, SegDataset, SegEvaluation,
 };
 use crate::eval::segmentation::{LinearSettings, ProbeKind};
+use crate::eval::variance::{Alternative, key_of, sweep_transforms};
 use crate::models::LoadedModel;
 
 /// A segmentation dataset of a run: a real one (read by patchlens-data) or the synthetic scenes.
@@ -426,39 +427,6 @@ pub fn sample_maps(
     ])
 }
 
-/// The alternatives of the variance analysis by suite name.
-pub fn alternative(name: &str, d: usize, removals: &[usize]) -> Result<Vec<FeatureTransform>> {
-    Ok(match name {
-        "bn" => vec![FeatureTransform::BatchNorm {
-            eps: BATCH_NORM_EPS,
-        }],
-        "standardize" => vec![FeatureTransform::Standardize],
-        "whiten" => vec![FeatureTransform::Whiten {
-            kind: Whitening::Zca,
-            eps: WHITEN_EPS,
-        }],
-        "pca" => removals
-            .iter()
-            .filter(|&&n| n > 0 && n < d)
-            .map(|&n| FeatureTransform::Pca { k: d - n })
-            .collect(),
-        // Fitted from a trained probe, not from the gallery alone: handled by the caller.
-        "bn_probe" => vec![],
-        other => bail!("unknown alternative `{other}`"),
-    })
-}
-
-fn transform_key(t: &FeatureTransform) -> String {
-    match t {
-        FeatureTransform::RemoveTopVariance { n } => format!("remove{n}"),
-        FeatureTransform::BatchNorm { .. } => "bn".into(),
-        FeatureTransform::Standardize => "standardize".into(),
-        FeatureTransform::Whiten { .. } => "whiten".into(),
-        FeatureTransform::Pca { k } => format!("pca{k}"),
-        FeatureTransform::Identity => "identity".into(),
-    }
-}
-
 /// The variance analysis on already encoded splits (used for the synthetic scenes, which `eval variance`
 /// does not read): spectrum experiment + sweep experiment (k-NN mIoU per transform), named and plotted like
 /// `eval variance`'s.
@@ -515,13 +483,11 @@ pub fn variance_on(
     spec_e.protocol.insert("feature_dim".into(), d.into());
 
     let removals = clamp_sweep(sweep, d - 1);
-    let mut transforms: Vec<FeatureTransform> = removals
+    let alts: Vec<Alternative> = alternatives
         .iter()
-        .map(|&n| FeatureTransform::RemoveTopVariance { n })
-        .collect();
-    for a in alternatives {
-        transforms.extend(alternative(a, d, &removals)?);
-    }
+        .map(|a| Alternative::from_suite(a))
+        .collect::<Result<_>>()?;
+    let transforms = sweep_transforms(&removals, &alts, d, None)?;
     let mut sw = Experiment::new(
         format!("variance_removal/{base}"),
         ExperimentKind::VarianceRemoval,
@@ -536,9 +502,9 @@ pub fn variance_on(
     let mut series: BTreeMap<String, [Vec<f64>; 4]> = BTreeMap::new();
     let mut fits: Vec<(String, FittedTransform)> = transforms
         .iter()
-        .map(|t| Ok((transform_key(t), t.fit(train.view()?)?)))
+        .map(|t| Ok((key_of(t), t.fit(train.view()?)?)))
         .collect::<Result<_>>()?;
-    if alternatives.iter().any(|a| a == "bn_probe") {
+    if alts.contains(&Alternative::BnProbe) {
         let lc = run
             .linear
             .probe_config(run.space.num_raw(), run.model.family);

@@ -447,11 +447,8 @@ impl Suite {
                 }
             }
             for a in &e.alternatives {
-                if !["bn", "bn_probe", "standardize", "whiten", "pca"].contains(&a.as_str()) {
-                    bail!(
-                        "experiment `{id}`: unknown alternative `{a}` (bn, bn_probe, standardize, whiten, pca)"
-                    );
-                }
+                crate::eval::variance::Alternative::from_suite(a)
+                    .with_context(|| format!("experiment `{id}`"))?;
             }
         }
         Ok(())

@@ -465,6 +465,30 @@ pub fn knn_predict(
     )?)
 }
 
+/// Train the linear probe on gallery `[n, D]` with its labels; the queries `[m, D]` and their labels are
+/// the reported set (used only by the reported-val-set selection).
+fn train_linear(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    query_labels: &[u32],
+    cfg: &LinearProbeConfig,
+    device: &Device,
+) -> Result<linear::LinearProbe> {
+    Ok(linear::train(
+        device,
+        Labelled {
+            x: gallery,
+            labels: gallery_labels,
+        },
+        Some(Labelled {
+            x: queries,
+            labels: query_labels,
+        }),
+        cfg,
+    )?)
+}
+
 /// Train a linear probe on `gallery` (+ labels) and predict `queries`. `val` (the test patches and
 /// labels) is passed for the study's [`linear::Selection::ReportedValSet`]. Returns the predictions and
 /// a record of the training (config, best epoch, sample counts, per-epoch history).
@@ -476,18 +500,7 @@ pub fn linear_predict(
     cfg: &LinearProbeConfig,
     device: &Device,
 ) -> Result<(Vec<u32>, serde_json::Value)> {
-    let probe = linear::train(
-        device,
-        Labelled {
-            x: gallery,
-            labels: gallery_labels,
-        },
-        Some(Labelled {
-            x: queries,
-            labels: query_labels,
-        }),
-        cfg,
-    )?;
+    let probe = train_linear(gallery, gallery_labels, queries, query_labels, cfg, device)?;
     let preds = probe.head.predict(queries)?;
     let rec = serde_json::json!({
         "config": probe.config,
@@ -514,18 +527,7 @@ pub fn probe_batch_norm(
 ) -> Result<(FittedTransform, serde_json::Value)> {
     let mut c = cfg.clone();
     c.batch_norm = true;
-    let probe = linear::train(
-        device,
-        Labelled {
-            x: gallery,
-            labels: gallery_labels,
-        },
-        Some(Labelled {
-            x: queries,
-            labels: query_labels,
-        }),
-        &c,
-    )?;
+    let probe = train_linear(gallery, gallery_labels, queries, query_labels, &c, device)?;
     let bn = probe
         .head
         .bn

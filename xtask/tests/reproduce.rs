@@ -12,22 +12,15 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use patchlens_image::{ImageU8, write_png};
 use serde_json::Value;
 
+mod cli_support;
+
+/// `xtask reproduce args…`: (success, stdout, stderr).
 fn xtask(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("reproduce")
-        .args(args)
-        .output()
-        .expect("run xtask");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cli_support::xtask(&[&["reproduce"][..], args].concat())
 }
 
 fn results(out: &Path) -> Value {

@@ -10,6 +10,7 @@
 //! the lower ends of the bootstrap intervals, leaving room for kernel / backend differences (different GEMM
 //! summation order can flip 1-NN ties; the probe's Adam trajectory depends on float rounding).
 
+mod cli_support;
 mod segmentation_support;
 
 use segmentation_support::*;

@@ -10,6 +10,7 @@
 //! classes are absent (left out of the mean). mIoU = (½ + ½ + 0 + 0) / 4 = 0.25, pixel accuracy
 //! 86400 / 172800 = 0.5, and half of the patches (the top rows) are right: patch accuracy 0.5.
 
+mod cli_support;
 mod segmentation_support;
 
 use segmentation_support::*;

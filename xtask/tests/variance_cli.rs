@@ -7,6 +7,7 @@
 //!   rows to equal rows), so every point of the sweep scores the hand-derived mIoU 0.25 of
 //!   `segmentation_cli.rs` (except with a single dimension left, where cosine similarities are ±1 and tie).
 
+mod cli_support;
 mod segmentation_support;
 
 use patchlens_store::FeatureStore;

@@ -25,7 +25,7 @@
 //! map as if it were the inverse); a −1 correspondence never counts as "same patch"; the fine-class ids and
 //! supercategories are those of `patchlens_data::fair1m` (37 official classes).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -42,7 +42,7 @@ use patchlens_metrics::{
 use patchlens_probe::MatRef;
 use patchlens_probe::knn::{Neighbours, SearchConfig, Similarity};
 use patchlens_report::{
-    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, RunInfo, StageTiming,
+    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, StageTiming,
 };
 use patchlens_store::FeatureStore;
 use patchlens_vit::Device;
@@ -1031,12 +1031,6 @@ pub fn summary_line(exp: &Experiment) -> String {
     )
 }
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-}
-
 /// Run `eval identification`.
 pub fn run(args: &IdentificationArgs) -> Result<()> {
     let device = args.run.backend.device()?;
@@ -1051,16 +1045,7 @@ pub fn run(args: &IdentificationArgs) -> Result<()> {
     let store = args.run.open_store(&args.out)?;
     let t0 = Instant::now();
     let exp = evaluate(&cfg, &model, store.as_ref())?;
-    let device_name = match args.run.backend {
-        Backend::Flex => "cpu".to_string(),
-        _ => format!("{device:?}"),
-    };
-    let mut info = RunInfo::collect(
-        repo_root(),
-        args.run.backend.name(),
-        &device_name,
-        rayon::current_num_threads(),
-    );
+    let mut info = args.run.backend.run_info();
     if let Some(Value::Object(t)) = exp.protocol.get("timings_s") {
         info.stages = t
             .iter()
@@ -1074,10 +1059,6 @@ pub fn run(args: &IdentificationArgs) -> Result<()> {
         name: "total".into(),
         seconds: t0.elapsed().as_secs_f64(),
     });
-    info.extra.insert(
-        "command".into(),
-        json!(std::env::args().collect::<Vec<_>>()),
-    );
     info.extra
         .insert("weights".into(), json!(args.model.weights_label()));
     info.update_peak_memory();

@@ -22,7 +22,7 @@
 //! `objects`, `sequences`, `frames`, and per sequence `per_sequence.<name>.j`, `.f`, `.jf` (the schema's
 //! metrics are a flat name → number map, so the per-sequence table is flattened with dotted keys).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -32,7 +32,7 @@ use patchlens_image::{IMAGENET_MEAN, IMAGENET_STD, ImageU8, Interpolation};
 use patchlens_metrics::{
     DEFAULT_BOUND_TH, DavisSummary, LabelMap as MetricsLabelMap, ObjectScores,
 };
-use patchlens_report::{Experiment, ExperimentKind, ModelInfo, Results, RunInfo, StageTiming};
+use patchlens_report::{Experiment, ExperimentKind, ModelInfo, Results, StageTiming};
 use patchlens_store::FeatureStore;
 use patchlens_track::protocol::davis as davis_protocol;
 use patchlens_track::{FeatureMap, LabelMap as TrackLabelMap, LabelPropagator, PropagationConfig};
@@ -476,13 +476,7 @@ pub fn run(args: &PropagationArgs) -> Result<()> {
     let cfg = PropagationEvalConfig::from_args(args);
     let exp = evaluate(&cfg, &model, store.as_ref())?;
     let timing = |k: &str| exp.protocol["timings_s"][k].as_f64().unwrap_or(f64::NAN);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut run = RunInfo::collect(
-        &repo,
-        args.run.backend.name(),
-        &format!("{device:?}"),
-        rayon::current_num_threads(),
-    );
+    let mut run = args.run.backend.run_info();
     run.stages = vec![
         StageTiming {
             name: "encode".into(),

@@ -22,7 +22,7 @@ use clap::{Args, ValueEnum};
 use patchlens_probe::knn::{DINO_TEMPERATURE, Similarity, Vote};
 use patchlens_probe::linear::{LinearProbeConfig, Selection, SelectionMetric};
 use patchlens_report::{
-    Experiment, ExperimentKind, ImageArtifact, ImageSource, ModelInfo, PaperKey, Results, RunInfo,
+    Experiment, ExperimentKind, ImageArtifact, ImageSource, ModelInfo, PaperKey, Results,
 };
 use patchlens_store::FeatureStore;
 use patchlens_vit::Family;
@@ -753,21 +753,6 @@ pub fn write_results(path: &Path, results: &Results, metrics: serde_json::Value)
     Ok(())
 }
 
-/// Run information for an eval command (git commit of this checkout, backend, threads).
-pub fn run_info(backend: Backend) -> RunInfo {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let device = match backend {
-        Backend::Flex => "cpu".to_string(),
-        other => other.name().to_string(),
-    };
-    RunInfo::collect(
-        repo,
-        &format!("burn-{}", backend.name()),
-        &device,
-        rayon::current_num_threads(),
-    )
-}
-
 /// Run `eval segmentation`.
 pub fn run(args: &SegmentationArgs) -> Result<()> {
     let cfg = args.config()?;
@@ -776,7 +761,7 @@ pub fn run(args: &SegmentationArgs) -> Result<()> {
     let model = args.model.load(&device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let store = args.run.open_store(&args.out)?;
-    let mut run = run_info(args.run.backend);
+    let mut run = args.run.backend.run_info();
     let t1 = Instant::now();
     let e = evaluate(&cfg, &model, store.as_ref())?;
     run.stages.push(patchlens_report::StageTiming {
@@ -788,10 +773,6 @@ pub fn run(args: &SegmentationArgs) -> Result<()> {
         seconds: t1.elapsed().as_secs_f64(),
     });
     run.update_peak_memory();
-    run.extra.insert(
-        "command".into(),
-        std::env::args().collect::<Vec<_>>().join(" ").into(),
-    );
     let metrics = summary_metrics(&e);
     let ci = e
         .confidence_intervals

@@ -24,7 +24,7 @@
 //! `same_instance_mean` / `same_category_mean` (mean over the Δ that had pairs), `frames`, `videos`;
 //! curves `same instance` / `same category` against Δ (with the paper's series for bdd100k).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -32,7 +32,7 @@ use clap::Args;
 use patchlens_data::synthetic::video::{SyntheticVideo, VideoConfig};
 use patchlens_image::{IMAGENET_MEAN, IMAGENET_STD, ImageU8, Interpolation};
 use patchlens_report::{
-    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, RunInfo, StageTiming,
+    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, StageTiming,
 };
 use patchlens_store::FeatureStore;
 use patchlens_track::protocol::bdd;
@@ -746,13 +746,7 @@ pub fn run(args: &TrackingArgs) -> Result<()> {
     let seconds = exp.protocol["timings_s"]["encode_and_associate"]
         .as_f64()
         .unwrap_or(f64::NAN);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut run = RunInfo::collect(
-        &repo,
-        args.run.backend.name(),
-        &format!("{device:?}"),
-        rayon::current_num_threads(),
-    );
+    let mut run = args.run.backend.run_info();
     run.stages = vec![
         StageTiming {
             name: "encode+associate".into(),

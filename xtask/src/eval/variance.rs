@@ -185,6 +185,61 @@ impl VarianceArgs {
     }
 }
 
+impl Alternative {
+    /// Parse a suite-file name: `bn`, `bn_probe`, `standardize`, `whiten`, `pca` or `none`.
+    pub fn from_suite(name: &str) -> Result<Alternative> {
+        <Alternative as clap::ValueEnum>::from_str(&name.replace('_', "-"), true).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown alternative `{name}` (bn, bn_probe, standardize, whiten, pca, none)"
+            )
+        })
+    }
+}
+
+/// The gallery-fitted transforms of a sweep over `d`-dimensional features: removal of the top N for
+/// every N of `removals` (already clamped), then the alternatives — PCA-k for every k of `pca_ks`, or
+/// k = D − N for every N > 0. `bn_probe` is not here: it is fitted from a trained probe by the caller.
+pub fn sweep_transforms(
+    removals: &[usize],
+    alternatives: &[Alternative],
+    d: usize,
+    pca_ks: Option<&[usize]>,
+) -> Result<Vec<FeatureTransform>> {
+    let mut transforms: Vec<FeatureTransform> = removals
+        .iter()
+        .map(|&n| FeatureTransform::RemoveTopVariance { n })
+        .collect();
+    for a in alternatives {
+        match a {
+            Alternative::None | Alternative::BnProbe => {}
+            Alternative::Bn => transforms.push(FeatureTransform::BatchNorm {
+                eps: BATCH_NORM_EPS,
+            }),
+            Alternative::Standardize => transforms.push(FeatureTransform::Standardize),
+            Alternative::Whiten => transforms.push(FeatureTransform::Whiten {
+                kind: Whitening::Zca,
+                eps: WHITEN_EPS,
+            }),
+            Alternative::Pca => {
+                let ks: Vec<usize> = pca_ks.map(<[usize]>::to_vec).unwrap_or_else(|| {
+                    removals
+                        .iter()
+                        .filter(|&&n| n > 0 && n < d)
+                        .map(|&n| d - n)
+                        .collect()
+                });
+                for k in ks {
+                    if k == 0 || k > d {
+                        bail!("PCA dimension {k} is outside 1..={d}");
+                    }
+                    transforms.push(FeatureTransform::Pca { k });
+                }
+            }
+        }
+    }
+    Ok(transforms)
+}
+
 /// A point of the sweep: which transform and what it scored.
 struct Point {
     /// Metric key (`remove10`, `bn`, `bn_probe`, `pca192`, …).
@@ -199,7 +254,8 @@ struct Point {
 /// A curve under construction: label, x, y, interval per point.
 type Series = (String, Vec<f64>, Vec<f64>, Vec<Option<ConfidenceInterval>>);
 
-fn key_of(t: &FeatureTransform) -> String {
+/// Metric key of a transform (`remove10`, `bn`, `standardize`, `whiten`, `pca192`, `identity`).
+pub fn key_of(t: &FeatureTransform) -> String {
     match *t {
         FeatureTransform::RemoveTopVariance { n } => format!("remove{n}"),
         FeatureTransform::BatchNorm { .. } => "bn".into(),
@@ -310,38 +366,7 @@ pub fn evaluate(
 
     // 2. Sweep.
     let removals = clamp_sweep(&cfg.sweep, d - 1);
-    let mut transforms: Vec<FeatureTransform> = removals
-        .iter()
-        .map(|&n| FeatureTransform::RemoveTopVariance { n })
-        .collect();
-    for a in &cfg.alternatives {
-        match a {
-            Alternative::None | Alternative::BnProbe => {}
-            Alternative::Bn => transforms.push(FeatureTransform::BatchNorm {
-                eps: BATCH_NORM_EPS,
-            }),
-            Alternative::Standardize => transforms.push(FeatureTransform::Standardize),
-            Alternative::Whiten => transforms.push(FeatureTransform::Whiten {
-                kind: Whitening::Zca,
-                eps: WHITEN_EPS,
-            }),
-            Alternative::Pca => {
-                let ks = cfg.pca_ks.clone().unwrap_or_else(|| {
-                    removals
-                        .iter()
-                        .filter(|&&n| n > 0)
-                        .map(|&n| d - n)
-                        .collect()
-                });
-                for k in ks {
-                    if k == 0 || k > d {
-                        bail!("PCA dimension {k} is outside 1..={d}");
-                    }
-                    transforms.push(FeatureTransform::Pca { k });
-                }
-            }
-        }
-    }
+    let transforms = sweep_transforms(&removals, &cfg.alternatives, d, cfg.pca_ks.as_deref())?;
     let t_sweep = Instant::now();
     let n_points = transforms.len();
     let mut done = 0usize;
@@ -631,7 +656,7 @@ pub fn run(args: &VarianceArgs) -> Result<()> {
     let model = args.model.load(&device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let store = args.run.open_store(&args.out)?;
-    let mut run = segmentation::run_info(args.run.backend);
+    let mut run = args.run.backend.run_info();
     let t1 = Instant::now();
     let exps = evaluate(&cfg, &model, store.as_ref())?;
     run.stages.push(patchlens_report::StageTiming {
@@ -643,10 +668,6 @@ pub fn run(args: &VarianceArgs) -> Result<()> {
         seconds: t1.elapsed().as_secs_f64(),
     });
     run.update_peak_memory();
-    run.extra.insert(
-        "command".into(),
-        std::env::args().collect::<Vec<_>>().join(" ").into(),
-    );
     let mut metrics = serde_json::Map::new();
     for e in &exps {
         if let serde_json::Value::Object(m) = segmentation::summary_metrics(e) {

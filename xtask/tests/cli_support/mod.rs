@@ -19,14 +19,20 @@ pub fn xtask(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// Run `xtask args…`, which must succeed, and return the first experiment of the results.json
-/// named by its `--out` argument.
-pub fn run_ok(args: &[&str]) -> Value {
+/// Run `xtask args…`, which must succeed (panics with its output otherwise); returns its stdout.
+pub fn stdout_ok(args: &[&str]) -> String {
     let (ok, stdout, stderr) = xtask(args);
     assert!(
         ok,
         "xtask {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
     );
+    stdout
+}
+
+/// Run `xtask args…`, which must succeed, and return the first experiment of the results.json
+/// named by its `--out` argument.
+pub fn run_ok(args: &[&str]) -> Value {
+    stdout_ok(args);
     let out = args
         .iter()
         .position(|a| *a == "--out")

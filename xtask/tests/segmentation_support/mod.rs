@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use patchlens_image::{ImageU8, write_png};
 
@@ -81,20 +80,7 @@ pub fn write_tree(root: &Path) {
 }
 
 /// Run `xtask <args>`; panics with its output if it fails. Returns stdout.
-pub fn run_xtask(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("run xtask");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "xtask {args:?} failed ({}):\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
+pub use crate::cli_support::stdout_ok as run_xtask;
 
 /// Parse a results.json.
 pub fn read_json(path: &Path) -> serde_json::Value {
