@@ -100,3 +100,32 @@ pub fn default_cache_dir(out: &Path) -> PathBuf {
         .unwrap_or(Path::new("."))
         .join("cache")
 }
+
+/// Load the model on the run's backend, open the feature cache of a run writing `out`, run `f`, and time
+/// both: returns `f`'s result and the run metadata with the stages `load_model` and `stage`.
+pub fn run_timed<T>(
+    model: &ModelArgs,
+    run: &RunArgs,
+    out: &Path,
+    stage: &str,
+    f: impl FnOnce(&LoadedModel, Option<&FeatureStore>) -> Result<T>,
+) -> Result<(T, patchlens_report::RunInfo)> {
+    let device = run.backend.device()?;
+    let t0 = std::time::Instant::now();
+    let loaded = model.load(&device)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let store = run.open_store(out)?;
+    let mut info = run.backend.run_info();
+    let t1 = std::time::Instant::now();
+    let result = f(&loaded, store.as_ref())?;
+    info.stages.push(patchlens_report::StageTiming {
+        name: "load_model".into(),
+        seconds: load_s,
+    });
+    info.stages.push(patchlens_report::StageTiming {
+        name: stage.into(),
+        seconds: t1.elapsed().as_secs_f64(),
+    });
+    info.update_peak_memory();
+    Ok((result, info))
+}

@@ -756,23 +756,13 @@ pub fn write_results(path: &Path, results: &Results, metrics: serde_json::Value)
 /// Run `eval segmentation`.
 pub fn run(args: &SegmentationArgs) -> Result<()> {
     let cfg = args.config()?;
-    let device = args.run.backend.device()?;
-    let t0 = Instant::now();
-    let model = args.model.load(&device)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let store = args.run.open_store(&args.out)?;
-    let mut run = args.run.backend.run_info();
-    let t1 = Instant::now();
-    let e = evaluate(&cfg, &model, store.as_ref())?;
-    run.stages.push(patchlens_report::StageTiming {
-        name: "load_model".into(),
-        seconds: load_s,
-    });
-    run.stages.push(patchlens_report::StageTiming {
-        name: "segmentation".into(),
-        seconds: t1.elapsed().as_secs_f64(),
-    });
-    run.update_peak_memory();
+    let (e, run) = super::common::run_timed(
+        &args.model,
+        &args.run,
+        &args.out,
+        "segmentation",
+        |model, store| evaluate(&cfg, model, store),
+    )?;
     let metrics = summary_metrics(&e);
     let ci = e
         .confidence_intervals

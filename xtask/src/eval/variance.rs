@@ -651,23 +651,13 @@ fn paper_mae_like(cfg: &VarianceConfig, layer: usize) -> bool {
 /// Run `eval variance`.
 pub fn run(args: &VarianceArgs) -> Result<()> {
     let cfg = args.config()?;
-    let device = args.run.backend.device()?;
-    let t0 = Instant::now();
-    let model = args.model.load(&device)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let store = args.run.open_store(&args.out)?;
-    let mut run = args.run.backend.run_info();
-    let t1 = Instant::now();
-    let exps = evaluate(&cfg, &model, store.as_ref())?;
-    run.stages.push(patchlens_report::StageTiming {
-        name: "load_model".into(),
-        seconds: load_s,
-    });
-    run.stages.push(patchlens_report::StageTiming {
-        name: "variance".into(),
-        seconds: t1.elapsed().as_secs_f64(),
-    });
-    run.update_peak_memory();
+    let (exps, run) = super::common::run_timed(
+        &args.model,
+        &args.run,
+        &args.out,
+        "variance",
+        |model, store| evaluate(&cfg, model, store),
+    )?;
     let mut metrics = serde_json::Map::new();
     for e in &exps {
         if let serde_json::Value::Object(m) = segmentation::summary_metrics(e) {
