@@ -2,12 +2,15 @@
 //! random-init backbones of the same architectures, on 4 × 4 tiles of 56 px of each 224 scene resized to
 //! the 64-pixel input (the demo's evaluation geometry):
 //!
+//! Then image-level 1-NN of the CLS token on the dominant object class of random crops (the objective DINO
+//! and supervised training optimise at the image level).
+//!
 //! ```text
 //! cargo run -p patchlens-pretrain --example knn_eval -- [--dir fixtures/pretrained] [--ref 24] [--query 12]
 //! ```
 
 use burn::tensor::Device;
-use patchlens_pretrain::eval::{KnnResult, eval_set, patch_knn};
+use patchlens_pretrain::eval::{KnnResult, crop_set, eval_set, image_knn, patch_knn};
 use patchlens_pretrain::{Method, load_pretrained, presets, random_backbone};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,6 +52,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let r = patch_knn(&random, &reference, &query, layer)?;
             row(&format!("random ({} arch)", method.name()), layer, &r);
+        }
+    }
+    // Image level: the CLS token (last layer, final norm) of random crops of held-out scenes (the
+    // supervised objective's crop distribution), 1-NN on their dominant object class.
+    let scale = presets::TINY_CROP_SCALE;
+    let crops_ref = crop_set(&preset, start..start + n_ref, 16, scale, 1)?;
+    let crops_query = crop_set(
+        &preset,
+        start + n_ref..start + n_ref + n_query,
+        16,
+        scale,
+        2,
+    )?;
+    println!();
+    println!("| model | image-level 1-NN (CLS) | balanced |");
+    println!("|---|---|---|");
+    for method in Method::ALL {
+        let path = dir.join(format!("{}_tiny.safetensors", method.name()));
+        let mut models = vec![(
+            format!("random ({} arch)", method.name()),
+            random_backbone(method, "tiny", 0, &device)?,
+        )];
+        if path.exists() {
+            models.insert(
+                0,
+                (
+                    method.name().to_string(),
+                    load_pretrained(&path, method, "tiny", &device)?,
+                ),
+            );
+        }
+        for (name, vit) in models {
+            if !vit.config.cls_token {
+                continue;
+            }
+            let (acc, bal) = image_knn(&vit, &crops_ref, &crops_query, vit.config.depth)?;
+            println!("| {name} | {acc:.3} | {bal:.3} |");
         }
     }
     Ok(())

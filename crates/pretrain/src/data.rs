@@ -131,26 +131,28 @@ pub fn solarize(img: &mut ImageU8) {
 
 /// DINO's photometric pipeline on one crop: flip (p = 0.5), colour jitter (p = 0.8), grayscale
 /// (p = 0.2), 3 × 3 box blur (probability `blur_p`, standing in for DINO's Gaussian blur at this size),
-/// solarisation (probability `solarize_p`).
+/// solarisation (probability `solarize_p`). With `colour = false` only the flip and the blur are
+/// applied (no jitter, grayscale or solarisation: the crop keeps its colours).
 pub fn dino_photometric<R: Rng>(
     rng: &mut R,
     img: &mut ImageU8,
     blur_p: f64,
     solarize_p: f64,
+    colour: bool,
 ) -> Result<()> {
     if rng.random_bool(0.5) {
         hflip(img);
     }
-    if rng.random_bool(0.8) {
+    if colour && rng.random_bool(0.8) {
         colour_jitter(rng, img);
     }
-    if rng.random_bool(0.2) {
+    if colour && rng.random_bool(0.2) {
         grayscale(img);
     }
     if rng.random_bool(blur_p) {
         *img = box_blur(img, 3).map_err(|e| invalid("blur", 3, e))?;
     }
-    if rng.random_bool(solarize_p) {
+    if colour && rng.random_bool(solarize_p) {
         solarize(img);
     }
     Ok(())

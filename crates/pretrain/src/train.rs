@@ -23,7 +23,8 @@ use crate::export::{ExportDtype, TrainedNet, export};
 use crate::init::{Init, init_vit_model};
 use crate::method::Method;
 use crate::objectives::dino::{
-    DinoHead, DinoNet, dino_loss, ema_update, teacher_momentum, teacher_targets, updated_center,
+    DinoHead, DinoNet, dino_loss, ema_update, mean_entropy, teacher_momentum, teacher_targets,
+    updated_center,
 };
 use crate::objectives::mae::{MaeMask, MaeNet, random_mask};
 use crate::objectives::simmim::{SimmimNet, block_mask};
@@ -126,6 +127,10 @@ pub struct LogRecord {
     /// Method-specific extra value (DINO: teacher momentum), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra: Option<f64>,
+    /// DINO: mean entropy (nats) of the centred, sharpened teacher targets of this step (`ln K` =
+    /// uniform collapse, 0 = one-hot collapse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teacher_entropy: Option<f64>,
 }
 
 /// Learning rate at `step` of `steps`: linear warm-up to `lr`, then cosine decay to `min_lr`.
@@ -205,13 +210,14 @@ pub fn train(
     let start = Instant::now();
     let img = preset.img_size;
     let g = cfg.native_grid();
-    let mut record = |step: usize, loss: f64, lr: f64, extra: Option<f64>| {
+    let mut record = |step: usize, loss: f64, lr: f64, extra: Option<(f64, f64)>| {
         log(&LogRecord {
             step,
             loss,
             lr,
             elapsed_s: start.elapsed().as_secs_f64(),
-            extra,
+            extra: extra.map(|e| e.0),
+            teacher_entropy: extra.map(|e| e.1),
         })
     };
     match method {
@@ -287,12 +293,14 @@ pub fn train(
         }
         Method::Dino => {
             let dh = &preset.dino;
-            let head = DinoHead::new(
+            let head = DinoHead::with_options(
                 &mut init,
                 cfg.embed_dim,
                 dh.hidden_dim,
                 dh.bottleneck_dim,
                 dh.out_dim,
+                dh.norm_last_layer,
+                dh.use_bn_in_head,
                 &ad,
             );
             let mut student = DinoNet { backbone, head };
@@ -321,13 +329,13 @@ pub fn train(
                     for (v, (blur, sol)) in [(1.0, 0.0), (0.1, 0.2)].into_iter().enumerate() {
                         let bx = random_crop_box(&mut rng, src.width, src.height, dh.global_scale);
                         let mut im = crop_resize(src, bx, img, false)?;
-                        dino_photometric(&mut rng, &mut im, blur, sol)?;
+                        dino_photometric(&mut rng, &mut im, blur, sol, dh.colour_augment)?;
                         globals[v].push(im);
                     }
                     for view in local_views.iter_mut() {
                         let bx = random_crop_box(&mut rng, src.width, src.height, dh.local_scale);
                         let mut im = crop_resize(src, bx, dh.local_size, false)?;
-                        dino_photometric(&mut rng, &mut im, 0.5, 0.0)?;
+                        dino_photometric(&mut rng, &mut im, 0.5, 0.0, dh.colour_augment)?;
                         view.push(im);
                     }
                 }
@@ -349,6 +357,7 @@ pub fn train(
                     let sl = student.forward(&cfg, batch_tensor(&locals, &ad)?)?;
                     s_views.extend((0..dh.local_crops).map(|i| sl.clone().narrow(0, i * b, b)));
                 }
+                let entropy = mean_entropy(&targets)?;
                 let loss = dino_loss(&s_views, &targets, dh.student_temp)?;
                 let v = scalar(&loss, method, step)?;
                 center = updated_center(center, &t_views, dh.center_momentum)?;
@@ -356,7 +365,7 @@ pub fn train(
                 student = optim.step(lr, student, grads);
                 let m = teacher_momentum(dh.teacher_momentum, step, steps);
                 teacher = ema_update(teacher, &student, m)?;
-                record(step, v, lr, Some(m))?;
+                record(step, v, lr, Some((m, entropy)))?;
             }
             Ok(TrainedNet::Dino {
                 teacher: Box::new(teacher),

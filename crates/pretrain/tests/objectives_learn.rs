@@ -160,12 +160,28 @@ fn simmim_steps_lower_the_loss_and_leave_the_key_bias_zero() {
 
 #[test]
 fn dino_steps_lower_the_loss_against_a_fixed_teacher() {
+    // The plain head, and the head with BatchNorm and learned last-layer gains.
+    for (norm_last_layer, use_bn) in [(true, false), (false, true)] {
+        dino_steps_lower_the_loss(norm_last_layer, use_bn);
+    }
+}
+
+fn dino_steps_lower_the_loss(norm_last_layer: bool, use_bn: bool) {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
     let preset = presets::micro();
     let cfg = preset.vit_config(Method::Dino).validated().unwrap();
     let mut init = Init::new(0);
-    let head = DinoHead::new(&mut init, cfg.embed_dim, 32, 16, 64, &ad);
+    let head = DinoHead::with_options(
+        &mut init,
+        cfg.embed_dim,
+        32,
+        16,
+        64,
+        norm_last_layer,
+        use_bn,
+        &ad,
+    );
     let mut student = DinoNet {
         backbone: init_vit_model(&cfg, false, 0, &ad).unwrap(),
         head,
@@ -200,7 +216,7 @@ fn dino_steps_lower_the_loss_against_a_fixed_teacher() {
         let g = GradientsParams::from_grads(loss.backward(), &student);
         student = opt.step(3e-3, student, g);
     }
-    assert_decreases("dino", &losses);
+    assert_decreases(&format!("dino (bn {use_bn})"), &losses);
     let _ = student.valid();
 }
 
@@ -222,6 +238,14 @@ fn pretrain_end_to_end_writes_a_loadable_checkpoint_and_a_log() {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[2]["step"], 2);
         assert!(lines[0]["loss"].as_f64().unwrap().is_finite());
+        // DINO logs the teacher targets' entropy, between 0 and ln K (micro: K = 64).
+        let entropy = lines[0]["teacher_entropy"].as_f64();
+        if method == Method::Dino {
+            let h = entropy.unwrap();
+            assert!(h > 0.0 && h <= 64f64.ln() + 1e-6, "{h}");
+        } else {
+            assert!(entropy.is_none());
+        }
         let vit = load_pretrained(&out, method, "micro", &Device::flex()).unwrap();
         assert_eq!(vit.config, r.config);
     }

@@ -5,28 +5,36 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::activation::{gelu, log_softmax, softmax};
 use burn::tensor::{Device, Tensor};
 use patchlens_vit::VitConfig;
-use patchlens_vit::model::{Lin, VitModel};
+use patchlens_vit::model::{Lin, Norm, VitModel};
 
 use crate::encoder::{encode, lin};
 use crate::error::{Result, invalid};
-use crate::init::{Init, param};
+use crate::init::{Init, norm, param};
 
 /// DINO projection head: 3-layer MLP (GELU) → L2 normalisation → weight-normalised linear layer to K
-/// prototypes with the norm fixed to 1 (`norm_last_layer = True`).
+/// prototypes: column norms fixed to 1 (`norm_last_layer = True`) or learned gains `g` initialised to 1
+/// (`norm_last_layer = False`, the official recipe for ViT-S).
 #[derive(Module, Debug)]
 pub struct DinoHead {
     /// `[D, hidden]`.
     pub mlp1: Lin,
+    /// BatchNorm affine `[hidden]` after `mlp1` (`use_bn_in_head`), or `None`.
+    pub bn1: Option<Norm>,
     /// `[hidden, hidden]`.
     pub mlp2: Lin,
+    /// BatchNorm affine `[hidden]` after `mlp2`, or `None`.
+    pub bn2: Option<Norm>,
     /// `[hidden, bottleneck]`.
     pub mlp3: Lin,
     /// Direction of the last layer `[bottleneck, K]` (each column normalised in the forward).
     pub last: Param<Tensor<2>>,
+    /// Learned per-prototype gains `[1, K]` (PyTorch weight norm's `weight_g`), or `None` when the norm
+    /// is fixed to 1.
+    pub last_g: Option<Param<Tensor<2>>>,
 }
 
 impl DinoHead {
-    /// A fresh head.
+    /// A fresh head with `norm_last_layer = True` (see [`DinoHead::with_norm`]).
     pub fn new(
         init: &mut Init,
         d: usize,
@@ -35,26 +43,64 @@ impl DinoHead {
         out: usize,
         device: &Device,
     ) -> Self {
+        Self::with_options(init, d, hidden, bottleneck, out, true, false, device)
+    }
+
+    /// A fresh head; `norm_last_layer = false` adds the learned gains `g = 1` of the last layer,
+    /// `use_bn = true` a BatchNorm (batch statistics, unit affine at init) after each hidden layer, as
+    /// DINO's `--use_bn_in_head`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_options(
+        init: &mut Init,
+        d: usize,
+        hidden: usize,
+        bottleneck: usize,
+        out: usize,
+        norm_last_layer: bool,
+        use_bn: bool,
+        device: &Device,
+    ) -> Self {
         DinoHead {
             mlp1: init.linear(d, hidden, true, device),
+            bn1: use_bn.then(|| norm(hidden, device)),
             mlp2: init.linear(hidden, hidden, true, device),
+            bn2: use_bn.then(|| norm(hidden, device)),
             mlp3: init.linear(hidden, bottleneck, true, device),
             last: param(
                 init.trunc_normal(bottleneck * out, 0.02),
                 [bottleneck, out],
                 device,
             ),
+            last_g: (!norm_last_layer).then(|| param(vec![1.0; out], [1, out], device)),
         }
     }
 
     /// `[B, D]` → logits `[B, K]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let h = gelu(lin(&self.mlp1, x));
-        let h = gelu(lin(&self.mlp2, h));
+        let h = gelu(batch_norm(lin(&self.mlp1, x), self.bn1.as_ref()));
+        let h = gelu(batch_norm(lin(&self.mlp2, h), self.bn2.as_ref()));
         let h = l2_normalise(lin(&self.mlp3, h), 1);
         let w = l2_normalise(self.last.val(), 0);
+        let w = match &self.last_g {
+            Some(g) => w * g.val(),
+            None => w,
+        };
         h.matmul(w)
     }
+}
+
+/// Training-mode BatchNorm of `[B, C]` over the batch (biased variance, ε = 1e-5, as PyTorch's
+/// `BatchNorm1d` normalises; DINO never switches its head to eval mode), then the affine `w·x̂ + b`;
+/// the identity when `bn` is `None`.
+pub fn batch_norm(x: Tensor<2>, bn: Option<&Norm>) -> Tensor<2> {
+    let Some(bn) = bn else {
+        return x;
+    };
+    let mean = x.clone().mean_dim(0);
+    let centred = x - mean;
+    let var = centred.clone().square().mean_dim(0);
+    let c = bn.weight.dims()[0];
+    centred / (var + 1e-5).sqrt() * bn.weight.val().reshape([1, c]) + bn.bias.val().reshape([1, c])
 }
 
 /// `x / max(‖x‖₂, 1e-12)` along `dim` (PyTorch `F.normalize`).
@@ -86,6 +132,19 @@ impl DinoNet {
 /// (centering, then sharpening by the low temperature).
 pub fn teacher_targets(teacher: Tensor<2>, center: Tensor<2>, temp: f32) -> Tensor<2> {
     softmax((teacher - center).div_scalar(temp), 1)
+}
+
+/// Mean entropy (nats) of the rows of probability tensors `[B, K]` over every row of `targets`: `ln K`
+/// is DINO's uniform collapse, 0 its one-hot collapse.
+pub fn mean_entropy(targets: &[Tensor<2>]) -> Result<f64> {
+    if targets.is_empty() {
+        return Err(invalid("teacher targets", 0, "need at least one view"));
+    }
+    let all = Tensor::cat(targets.to_vec(), 0);
+    let rows = all.dims()[0];
+    let h = (all.clone() * all.clamp_min(1e-30).log()).sum().neg();
+    let v = crate::export::host(h.reshape([1]), "teacher entropy")?;
+    Ok(v.first().copied().unwrap_or(f32::NAN) as f64 / rows as f64)
 }
 
 /// Updated centre `c·m + mean(teacher logits over every row of every view)·(1 − m)`, `[1, K]`.
@@ -284,6 +343,8 @@ mod tests {
                 weight: param(vec![v; 4], [2, 2], &dev),
                 bias: Some(param(vec![v; 2], [2], &dev)),
             },
+            bn1: None,
+            bn2: None,
             mlp2: Lin {
                 weight: param(vec![v; 4], [2, 2], &dev),
                 bias: None,
@@ -293,6 +354,7 @@ mod tests {
                 bias: None,
             },
             last: param(vec![v; 3], [1, 3], &dev),
+            last_g: Some(param(vec![v; 3], [1, 3], &dev)),
         };
         let teacher = ema_update(mk(0.0), &mk(1.0), 0.9).unwrap();
         let w = teacher
@@ -305,6 +367,9 @@ mod tests {
         assert!(w.iter().all(|&x| (x - 0.1).abs() < 1e-7), "{w:?}");
         let l = teacher.last.val().into_data().try_to_vec::<f32>().unwrap();
         assert!(l.iter().all(|&x| (x - 0.1).abs() < 1e-7), "{l:?}");
+        let g = teacher.last_g.unwrap().val();
+        let g = g.into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|&x| (x - 0.1).abs() < 1e-7), "{g:?}");
         assert!((teacher_momentum(0.99, 0, 10) - 0.99).abs() < 1e-12);
         assert!((teacher_momentum(0.99, 10, 10) - 1.0).abs() < 1e-12);
         assert!((teacher_momentum(0.99, 5, 10) - 0.995).abs() < 1e-12);
@@ -320,5 +385,59 @@ mod tests {
         let y = vals(head.forward(x));
         assert_eq!(y.len(), 3 * 32);
         assert!(y.iter().all(|v| v.abs() <= 1.0 + 1e-5));
+    }
+
+    #[test]
+    fn learned_gains_scale_the_logits() {
+        // Same weights, gains g: the logits of prototype k are multiplied by g_k.
+        let dev = Device::default();
+        let fixed = DinoHead::new(&mut Init::new(3), 8, 16, 4, 5, &dev);
+        let mut gained = DinoHead::with_options(&mut Init::new(3), 8, 16, 4, 5, false, false, &dev);
+        let g = [1.0, 2.0, 0.5, 3.0, 1.0];
+        gained.last_g = Some(param(g.to_vec(), [1, 5], &dev));
+        let x = Tensor::<2>::from_data(
+            TensorData::new(Init::new(4).uniform(2 * 8, 1.0), [2, 8]),
+            &dev,
+        );
+        let a = vals(fixed.forward(x.clone()));
+        let b = vals(gained.forward(x));
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (a * g[i % 5] - b).abs() < 1e-6,
+                "{i}: {a} · {} vs {b}",
+                g[i % 5]
+            );
+        }
+    }
+
+    #[test]
+    fn entropy_on_hand_values() {
+        // Rows [½, ½] (ln 2) and [1, 0] (0): mean ln 2 / 2; a uniform row over 4 gives ln 4.
+        let q = t2(vec![0.5, 0.5, 1.0, 0.0], [2, 2]);
+        let h = mean_entropy(&[q]).unwrap();
+        assert!((h - std::f64::consts::LN_2 / 2.0).abs() < 1e-6, "{h}");
+        let u = t2(vec![0.25; 4], [1, 4]);
+        let h = mean_entropy(&[u]).unwrap();
+        assert!((h - 4f64.ln()).abs() < 1e-6, "{h}");
+        assert!(mean_entropy(&[]).is_err());
+    }
+
+    #[test]
+    fn batch_norm_on_hand_values() {
+        // Column [1, 3]: mean 2, biased variance 1 → [−1, 1]/√(1 + 1e-5); column [2, 2]: variance 0 → 0.
+        // Affine w = [2, 1], b = [0, 5].
+        let dev = Device::default();
+        let bn = Norm {
+            weight: param(vec![2.0, 1.0], [2], &dev),
+            bias: param(vec![0.0, 5.0], [2], &dev),
+        };
+        let y = vals(batch_norm(t2(vec![1.0, 2.0, 3.0, 2.0], [2, 2]), Some(&bn)));
+        let s = 1.0 / (1.0f32 + 1e-5).sqrt();
+        let want = [-2.0 * s, 5.0, 2.0 * s, 5.0];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{y:?}");
+        }
+        let x = t2(vec![1.0, 2.0], [1, 2]);
+        assert_eq!(vals(batch_norm(x, None)), vec![1.0, 2.0]);
     }
 }
