@@ -6,6 +6,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use patchlens_image::{ImageU8, Interpolation, crop, patch_labels, resize_u8};
 use patchlens_vit::Vit;
+use patchlens_vit::model::LayerTokens;
 use serde::Serialize;
 
 use crate::data::{batch_tensor, crop_resize, dominant_class, random_crop_box, render_pool};
@@ -72,6 +73,22 @@ pub fn patch_features(
     layer: usize,
     batch: usize,
 ) -> Result<Vec<f32>> {
+    normalised_rows(vit, images, layer, batch, "patch tokens", |l| {
+        let [b, n, d] = l.patches.dims();
+        Some(l.patches.reshape([b * n, d]))
+    })
+}
+
+/// Run `images` through `vit` in batches of `batch`, take the `[rows, D]` tokens `pick` selects from layer
+/// `layer`, and return them L2-normalised row by row, concatenated.
+fn normalised_rows(
+    vit: &Vit,
+    images: &[ImageU8],
+    layer: usize,
+    batch: usize,
+    what: &str,
+    pick: impl Fn(LayerTokens) -> Option<Tensor<2>>,
+) -> Result<Vec<f32>> {
     let mut out = Vec::new();
     for chunk in images.chunks(batch.max(1)) {
         let x = batch_tensor(chunk, vit.device())?;
@@ -80,12 +97,10 @@ pub fn patch_features(
             .layers
             .into_iter()
             .next()
-            .ok_or_else(|| invalid("layer", layer, "no tokens returned"))?
-            .patches;
-        let [b, n, d] = t.dims();
-        let t = t.reshape([b * n, d]);
+            .and_then(&pick)
+            .ok_or_else(|| invalid("layer", layer, format!("no {what} returned")))?;
         let norm = t.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
-        out.extend(host(t / norm, "patch tokens")?);
+        out.extend(host(t / norm, what)?);
     }
     Ok(out)
 }
@@ -259,20 +274,7 @@ pub fn crop_set(
 /// L2-normalised CLS tokens `[images, D]` after layer `layer` (1-based; the last layer includes the
 /// final norm, as [`Vit::forward_layers`] returns it).
 pub fn cls_features(vit: &Vit, images: &[ImageU8], layer: usize, batch: usize) -> Result<Vec<f32>> {
-    let mut out = Vec::new();
-    for chunk in images.chunks(batch.max(1)) {
-        let x = batch_tensor(chunk, vit.device())?;
-        let f = vit.forward_layers(x, &[layer])?;
-        let t = f
-            .layers
-            .into_iter()
-            .next()
-            .and_then(|l| l.cls)
-            .ok_or_else(|| invalid("layer", layer, "no CLS token returned"))?;
-        let norm = t.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
-        out.extend(host(t / norm, "CLS tokens")?);
-    }
-    Ok(out)
+    normalised_rows(vit, images, layer, batch, "CLS tokens", |l| l.cls)
 }
 
 /// Image-level 1-NN accuracy of the CLS token at `layer`: `query` crops classified by their nearest
