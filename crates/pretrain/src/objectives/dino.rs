@@ -34,7 +34,7 @@ pub struct DinoHead {
 }
 
 impl DinoHead {
-    /// A fresh head with `norm_last_layer = True` (see [`DinoHead::with_norm`]).
+    /// A fresh head with `norm_last_layer = True` (see [`DinoHead::with_options`]).
     pub fn new(
         init: &mut Init,
         d: usize,
