@@ -363,12 +363,50 @@ pub fn write_safetensors(
     {
         std::fs::create_dir_all(dir).map_err(|e| crate::error::io_err(dir, e))?;
     }
-    safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| {
-        PretrainError::Safetensors {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }
-    })
+    let st_err = |reason: String| PretrainError::Safetensors {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| st_err(e.to_string()))?;
+    let bytes = canonical_header(&bytes).map_err(st_err)?;
+    // Atomic: an interrupted run leaves the previous file (or none), never a truncated checkpoint.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| crate::error::io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| crate::error::io_err(path, e))
+}
+
+/// The same safetensors bytes with the JSON header's keys sorted (the `safetensors` crate writes its
+/// metadata map in hash order, so two identical exports differed byte-wise); the header is padded with
+/// spaces to a multiple of 8 bytes, as the format asks, and the data section is unchanged.
+pub fn canonical_header(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as usize)
+        .ok_or("shorter than the 8-byte header length")?;
+    let header = bytes.get(8..8 + n).ok_or_else(|| {
+        format!(
+            "header length {n} runs past the end ({} bytes)",
+            bytes.len()
+        )
+    })?;
+    // serde_json's map is ordered by key (no `preserve_order`), so re-serialising sorts every level.
+    let value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("header JSON: {e}"))?;
+    let mut json = serde_json::to_vec(&value).map_err(|e| format!("header JSON: {e}"))?;
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Export `net` (architecture `cfg`) to `path` with the official names of its family, recording the

@@ -225,3 +225,44 @@ fn wrong_extension_is_an_error_naming_the_path() {
     .to_string();
     assert!(e.contains("/tmp/x.pth"), "{e}");
 }
+
+#[test]
+fn identical_exports_are_byte_identical_and_leave_no_temporary_file() {
+    // Many metadata keys make a hash-ordered header differ between writes with near certainty.
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = presets::micro()
+        .vit_config(Method::Supervised)
+        .validated()
+        .unwrap();
+    let n = net(Method::Supervised, &device);
+    let extra: Vec<(String, String)> = (0..24)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    let extra: Vec<(&str, String)> = extra.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let a = dir.path().join("a.safetensors");
+    let b = dir.path().join("b.safetensors");
+    export(&n, &cfg, &a, ExportDtype::F16, &extra).unwrap();
+    export(&n, &cfg, &b, ExportDtype::F16, &extra).unwrap();
+    let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(ba, bb);
+    // The header is sorted JSON padded to 8 bytes, and the file still parses with its metadata.
+    let n_header = u64::from_le_bytes(ba[..8].try_into().unwrap()) as usize;
+    assert_eq!(n_header % 8, 0);
+    let header = std::str::from_utf8(&ba[8..8 + n_header])
+        .unwrap()
+        .trim_end();
+    let meta_pos = header.find("\"__metadata__\"").unwrap();
+    let k0 = header[meta_pos..].find("\"patchlens.k0\"").unwrap();
+    let k1 = header[meta_pos..].find("\"patchlens.k1\"").unwrap();
+    let k10 = header[meta_pos..].find("\"patchlens.k10\"").unwrap();
+    assert!(k0 < k1 && k1 < k10, "metadata keys not sorted: {header}");
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&ba).unwrap();
+    assert_eq!(meta.metadata().as_ref().unwrap()["patchlens.k7"], "v7");
+    assert_eq!(keys(&a).len(), keys(&b).len());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
