@@ -410,12 +410,7 @@ pub fn read_checksums(cache_dir: &Path) -> Result<BTreeMap<String, ChecksumRecor
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
-    let tmp = tmp_path(path);
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    patchlens_store::write_atomic(path, bytes).map_err(|(at, e)| io_err(&at)(e))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

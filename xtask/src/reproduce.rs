@@ -1397,11 +1397,10 @@ fn write(
     Ok((html_path, found))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp-write");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+/// [`patchlens_store::write_atomic`] with an anyhow error naming the file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    patchlens_store::write_atomic(path, bytes)
+        .map_err(|(at, e)| anyhow::Error::new(e).context(format!("writing {}", at.display())))
 }
 
 /// Insert `section` after the first occurrence of `after` (or at the top).

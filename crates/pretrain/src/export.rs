@@ -358,11 +358,6 @@ pub fn write_safetensors(
             })?;
         views.push((t.name.clone(), v));
     }
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| crate::error::io_err(dir, e))?;
-    }
     let st_err = |reason: String| PretrainError::Safetensors {
         path: path.to_path_buf(),
         reason,
@@ -370,17 +365,7 @@ pub fn write_safetensors(
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| st_err(e.to_string()))?;
     let bytes = canonical_header(&bytes).map_err(st_err)?;
     // Atomic: an interrupted run leaves the previous file (or none), never a truncated checkpoint.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()
-    };
-    write().map_err(|e| crate::error::io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| crate::error::io_err(path, e))
+    patchlens_store::write_atomic(path, &bytes).map_err(|(at, e)| crate::error::io_err(&at, e))
 }
 
 /// The same safetensors bytes with the JSON header's keys sorted (the `safetensors` crate writes its

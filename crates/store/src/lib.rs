@@ -11,7 +11,8 @@
 //!   directory, fsync, rename), with the sha256 of the tensor bytes in the file's metadata,
 //!   verified on every read. [`FeatureStore::get_or_compute`] returns the cached shard or runs the
 //!   closure; corrupt files are reported as [`StoreWarning`]s and recomputed.
-//! - [`sha256_file`] hashes weights files (streaming).
+//! - [`sha256_file`] hashes weights files (streaming); [`write_atomic`] is the project's one atomic
+//!   file write (temp file, fsync, rename).
 //!
 //! ```no_run
 //! use patchlens_store::{FeatureStore, KeySpec, Labels, Shard, ShardKey};
@@ -35,12 +36,14 @@
 //! # Ok(()) }
 //! ```
 
+mod atomic;
 mod error;
 mod hash;
 mod key;
 mod shard;
 mod store;
 
+pub use atomic::write_atomic;
 pub use error::{CorruptReason, StoreError, StoreWarning};
 pub use hash::sha256_file;
 pub use key::{KeySpec, ShardKey};

@@ -745,12 +745,7 @@ pub fn write_results(path: &Path, results: &Results, metrics: serde_json::Value)
         o.insert("metrics".into(), metrics);
     }
     let text = serde_json::to_string_pretty(&v)?;
-    let dir = features::out_dir(path);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".results.json.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+    crate::reproduce::write_atomic(path, text.as_bytes())
 }
 
 /// Run `eval segmentation`.
