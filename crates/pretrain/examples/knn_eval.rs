@@ -35,23 +35,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| model | layer | 1-NN accuracy | balanced accuracy | foreground accuracy | majority baseline |"
     );
     println!("|---|---|---|---|---|---|");
+    // Every model once: the trained checkpoint (when present) and the random baseline of each method.
+    let mut models = Vec::new();
     for method in Method::ALL {
         let path = dir.join(format!("{}_tiny.safetensors", method.name()));
-        let trained = if path.exists() {
-            Some(load_pretrained(&path, method, "tiny", &device)?)
+        if path.exists() {
+            models.push((
+                method.name().to_string(),
+                load_pretrained(&path, method, "tiny", &device)?,
+            ));
         } else {
             eprintln!("missing {}", path.display());
-            None
-        };
-        let random = random_backbone(method, "tiny", 0, &device)?;
-        let depth = random.config.depth;
+        }
+        models.push((
+            format!("random ({} arch)", method.name()),
+            random_backbone(method, "tiny", 0, &device)?,
+        ));
+    }
+    for (name, vit) in &models {
+        let depth = vit.config.depth;
         for layer in [depth / 2, depth] {
-            if let Some(t) = &trained {
-                let r = patch_knn(t, &reference, &query, layer)?;
-                row(method.name(), layer, &r);
-            }
-            let r = patch_knn(&random, &reference, &query, layer)?;
-            row(&format!("random ({} arch)", method.name()), layer, &r);
+            row(name, layer, &patch_knn(vit, &reference, &query, layer)?);
         }
     }
     // Image level: the CLS token (last layer, final norm) of random crops of held-out scenes (the
@@ -68,28 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("| model | image-level 1-NN (CLS) | balanced |");
     println!("|---|---|---|");
-    for method in Method::ALL {
-        let path = dir.join(format!("{}_tiny.safetensors", method.name()));
-        let mut models = vec![(
-            format!("random ({} arch)", method.name()),
-            random_backbone(method, "tiny", 0, &device)?,
-        )];
-        if path.exists() {
-            models.insert(
-                0,
-                (
-                    method.name().to_string(),
-                    load_pretrained(&path, method, "tiny", &device)?,
-                ),
-            );
-        }
-        for (name, vit) in models {
-            if !vit.config.cls_token {
-                continue;
-            }
-            let (acc, bal) = image_knn(&vit, &crops_ref, &crops_query, vit.config.depth)?;
-            println!("| {name} | {acc:.3} | {bal:.3} |");
-        }
+    for (name, vit) in models.iter().filter(|(_, v)| v.config.cls_token) {
+        let (acc, bal) = image_knn(vit, &crops_ref, &crops_query, vit.config.depth)?;
+        println!("| {name} | {acc:.3} | {bal:.3} |");
     }
     Ok(())
 }

@@ -116,12 +116,12 @@ pub fn knn1_accuracy(
     device: &Device,
 ) -> Result<f64> {
     let pred = knn1_predict(reference, ref_labels, query, query_labels.len(), d, device)?;
-    let correct = pred
-        .iter()
-        .zip(query_labels)
-        .filter(|(p, l)| p == l)
-        .count();
-    Ok(correct as f64 / query_labels.len() as f64)
+    Ok(accuracy(&pred, query_labels))
+}
+
+/// Fraction of `pred` equal to `labels` (0 for no items).
+fn accuracy(pred: &[u8], labels: &[u8]) -> f64 {
+    pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / labels.len().max(1) as f64
 }
 
 /// Mean over the classes present in `labels` of the fraction of their items predicted correctly
@@ -224,8 +224,7 @@ pub fn patch_knn(
     let rl: Vec<u8> = reference.labels.concat();
     let ql: Vec<u8> = query.labels.concat();
     let pred = knn1_predict(&rf, &rl, &qf, ql.len(), d, vit.device())?;
-    let accuracy =
-        pred.iter().zip(&ql).filter(|(p, l)| p == l).count() as f64 / ql.len().max(1) as f64;
+    let accuracy = accuracy(&pred, &ql);
     let (balanced_accuracy, foreground_accuracy) = balanced_and_foreground_accuracy(&pred, &ql);
     let mut counts = [0usize; 256];
     for &l in &rl {
@@ -289,9 +288,10 @@ pub fn image_knn(
     let rf = cls_features(vit, &reference.0, layer, 32)?;
     let qf = cls_features(vit, &query.0, layer, 32)?;
     let pred = knn1_predict(&rf, &reference.1, &qf, query.1.len(), d, vit.device())?;
-    let acc = pred.iter().zip(&query.1).filter(|(p, l)| p == l).count() as f64
-        / query.1.len().max(1) as f64;
-    Ok((acc, balanced_and_foreground_accuracy(&pred, &query.1).0))
+    Ok((
+        accuracy(&pred, &query.1),
+        balanced_and_foreground_accuracy(&pred, &query.1).0,
+    ))
 }
 
 #[cfg(test)]
