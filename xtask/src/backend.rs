@@ -4,8 +4,7 @@ use anyhow::{Result, bail};
 use patchlens_vit::Device;
 
 /// Compute backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     /// burn-flex on the CPU (default; always built).
     Flex,

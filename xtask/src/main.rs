@@ -1,15 +1,14 @@
-//! patchlens command line. `cargo xtask <command>`; see `cargo xtask --help`.
+//! patchlens command line. `cargo xtask <command>`; see `cargo xtask --help`. Every command is a thin
+//! layer over `patchlens_eval`: parse the arguments, pick the device, call the library, print and write.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backend;
+mod cli;
 mod embed;
-mod encode;
 mod eval;
 mod fetch;
-mod findings;
-mod models;
 mod pretrain;
 mod reproduce;
 
@@ -20,13 +19,19 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "cargo xtask", version, about)]
 struct Cli {
+    /// Only warnings and errors on stderr (no progress).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail on stderr (-v debug, -vv trace).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Tokens of one image for any set of layers, written as safetensors.
+    /// Tokens of images (one, a folder, or a dataset split) for any set of layers, written as safetensors.
     Embed(embed::EmbedArgs),
     /// One experiment with explicit inputs, writing results.json.
     #[command(subcommand)]
@@ -43,14 +48,27 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => tracing::Level::WARN,
+        (false, 0) => tracing::Level::INFO,
+        (false, 1) => tracing::Level::DEBUG,
+        (false, _) => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| patchlens_eval::progress::StderrWriter)
+        .init();
+    if let Err(e) = run(cli.cmd) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.cmd {
+fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::Embed(a) => embed::run(&a),
         Cmd::Eval(c) => eval::run(&c),
         Cmd::FetchWeights(a) => fetch::run(&a),

@@ -41,7 +41,7 @@ pub const FAIR1M_SUPERCATEGORY_NAMES: [&str; 6] =
     ["background", "airplane", "ship", "vehicle", "court", "road"];
 
 /// How a correspondence entry of −1 ("the patch centre left the tile") is treated for the "same patch" count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub enum MissingCorrespondence {
     /// The query has no corresponding patch: it never counts as "same patch".
     #[default]

@@ -23,6 +23,13 @@ pub struct ZooModel {
     pub sha256: Option<String>,
     /// sha256 prefix when the publisher encodes one in the file name (torchvision).
     pub sha256_prefix: Option<String>,
+    /// Input mean (RGB, 0–1) the model was trained with; `None` = ImageNet's.
+    pub mean: Option<[f32; 3]>,
+    /// Input standard deviation (RGB, 0–1); `None` = ImageNet's.
+    pub std: Option<[f32; 3]>,
+    /// The study's name for this model in its published numbers (`sup_vit`, `dino`, `dinov2`, `mae`,
+    /// `simmim`): the one table that links zoo models to the paper.
+    pub paper_model: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -39,6 +46,12 @@ struct RawModel {
     sha256: Option<String>,
     #[serde(default)]
     sha256_prefix: Option<String>,
+    #[serde(default)]
+    mean: Option<[f32; 3]>,
+    #[serde(default)]
+    std: Option<[f32; 3]>,
+    #[serde(default)]
+    paper_model: Option<String>,
     config: toml::Table,
 }
 
@@ -61,6 +74,9 @@ fn parse() -> Result<Vec<ZooModel>> {
                 url: m.url,
                 sha256: m.sha256,
                 sha256_prefix: m.sha256_prefix,
+                mean: m.mean,
+                std: m.std,
+                paper_model: m.paper_model,
                 name,
             })
         })
@@ -125,5 +141,20 @@ mod tests {
         );
         assert_eq!(lookup("mae_vith14").unwrap().config.mlp_hidden, 5120);
         assert!(lookup("nope").is_err());
+        // The study's five models, and only they, carry the paper's names.
+        let linked: Vec<(&str, &str)> = all()
+            .iter()
+            .filter_map(|m| Some((m.name.as_str(), m.paper_model.as_deref()?)))
+            .collect();
+        assert_eq!(
+            linked,
+            [
+                ("dino_vitb16", "dino"),
+                ("dinov2_vitb14", "dinov2"),
+                ("mae_vitb16", "mae"),
+                ("simmim_vitb16", "simmim"),
+                ("sup_vitb16_torchvision", "sup_vit"),
+            ]
+        );
     }
 }

@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::eval::tracking::VideoPreset;
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, bail};
+use crate::tracking::VideoPreset;
 use patchlens_data::synthetic::SyntheticConfig;
 use patchlens_data::{LabelCheck, NormalizeOrder, Resample, SegEntry, SegmentationSplit, TileSpec};
 use patchlens_metrics::{AbsentClassPolicy, LabelSpace};
@@ -154,7 +154,7 @@ pub fn write_davis_tree(
     seed: u64,
     preset: VideoPreset,
 ) -> Result<PathBuf> {
-    let vc = crate::eval::tracking::synthetic_video_config(preset, Some(frames), seed);
+    let vc = crate::tracking::synthetic_video_config(preset, Some(frames), seed);
     let droot = root.join(format!(
         "davis-seed{seed}-v{videos}-f{frames}-{}",
         preset.name()
@@ -182,11 +182,7 @@ pub fn write_davis_tree(
         }
         names.push(name);
     }
-    std::fs::create_dir_all(list.parent().expect("has a parent"))?;
-    let tmp = list.with_extension("txt.tmp");
-    std::fs::write(&tmp, names.join("\n") + "\n")
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &list).with_context(|| format!("writing {}", list.display()))?;
+    patchlens_store::write_atomic(&list, (names.join("\n") + "\n").as_bytes())?;
     Ok(droot)
 }
 
@@ -291,7 +287,7 @@ mod tests {
         assert_eq!(dv.num_frames(), 3);
         let seq = dv.sequence("synthvideo000").unwrap();
         let f = dv.load_frame(seq, 0).unwrap();
-        let vc = crate::eval::tracking::synthetic_video_config(VideoPreset::Default, Some(3), 0);
+        let vc = crate::tracking::synthetic_video_config(VideoPreset::Default, Some(3), 0);
         let want = patchlens_data::synthetic::video::video(&vc, 0)
             .unwrap()
             .frame(0)

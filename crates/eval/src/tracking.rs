@@ -1,4 +1,4 @@
-//! `cargo xtask eval tracking`: object association across frames (protocol §8) on BDD100K MOT or on the
+//! Object association across frames (protocol §8) on BDD100K MOT or on the
 //! synthetic videos of `patchlens-data`.
 //!
 //! Per frame: the frame is encoded into a patch-feature map, each ground-truth box is RoIAlign-ed
@@ -27,27 +27,25 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
-use clap::Args;
 use patchlens_data::synthetic::video::{SyntheticVideo, VideoConfig};
-use patchlens_image::{IMAGENET_MEAN, IMAGENET_STD, ImageU8, Interpolation};
-use patchlens_report::{
-    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, StageTiming,
-};
-use patchlens_store::FeatureStore;
+use patchlens_image::{ImageU8, Interpolation};
+use patchlens_report::{Curve, Experiment, ExperimentKind, ModelInfo, PaperKey};
 use patchlens_track::protocol::bdd;
 use patchlens_track::{
     AssociationConfig, AssociationEvaluator, AssociationResult, BddTrackingProtocol, BoxXyxy,
     EncodingMode, FeatureMap, RoiAlignConfig, Similarity, TileLayout, TrackedObject, roi_align,
     stitch_tiles,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::encode::Encoder;
-use crate::models::LoadedModel;
+use crate::encode::{ImageRequest, TokenSource};
+use crate::error::{Context, EvalError, Result, bail};
+use crate::model::InputNorm;
+use crate::progress::Progress;
 
-/// Dataset of `eval tracking`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+/// Dataset of a tracking experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TrackingDataset {
     /// BDD100K MOT 2020 (`box_track_20`).
@@ -66,134 +64,76 @@ impl TrackingDataset {
     }
 }
 
-/// Encoding mode on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModeArg {
-    /// Independent 224 tiles, token grids stitched.
-    Tiled,
-    /// The whole frame in one pass.
-    Full,
-}
-
-impl From<ModeArg> for EncodingMode {
-    fn from(m: ModeArg) -> Self {
-        match m {
-            ModeArg::Tiled => EncodingMode::Tiled,
-            ModeArg::Full => EncodingMode::Full,
-        }
-    }
-}
-
-/// Arguments of `eval tracking`.
-#[derive(Args, Debug)]
-pub struct TrackingArgs {
-    /// The model.
-    #[command(flatten)]
-    pub model: super::common::ModelArgs,
-    /// Backend, batch size, feature cache.
-    #[command(flatten)]
-    pub run: super::common::RunArgs,
-    /// Dataset.
-    #[arg(long, value_enum)]
-    pub dataset: TrackingDataset,
-    /// BDD100K root (`images/track/<split>/…`, `labels/box_track_20/<split>/…`); not used for synthetic.
-    #[arg(long)]
-    pub data_root: Option<PathBuf>,
-    /// BDD100K split.
-    #[arg(long, default_value = "val")]
-    pub split: String,
-    /// Layer (1-based); default: the last.
-    #[arg(long)]
-    pub layer: Option<usize>,
-    /// Tiled (independent 224 tiles, stitched) or full (one pass).
-    #[arg(long, value_enum, default_value = "tiled")]
-    pub mode: ModeArg,
-    /// Videos: BDD100K video names, or synthetic video indices (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub videos: Vec<String>,
-    /// Without --videos: the first N videos (BDD100K: label files in sorted order; synthetic: 0..N).
-    #[arg(long, default_value_t = bdd::NUM_VIDEOS)]
-    pub num_videos: usize,
-    /// Frames per video: synthetic video length (default 24), BDD100K: only the first N frames.
-    #[arg(long)]
-    pub frames: Option<usize>,
-    /// Synthetic master seed.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Synthetic video setting (`hard`: shared colours, so instances differ only by shape/texture).
-    #[arg(long, value_enum, default_value = "default")]
-    pub video_preset: VideoPreset,
-    /// Frame gaps Δ (default 1,3,…,59; synthetic: odd Δ below the video length).
-    #[arg(long, value_delimiter = ',')]
-    pub deltas: Vec<usize>,
-    /// Similarity of object vectors.
-    #[arg(long, value_enum, default_value = "dot")]
-    pub similarity: SimilarityArg,
-    /// results.json to write.
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
-/// Similarity on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SimilarityArg {
-    /// Raw dot product (the study).
-    Dot,
-    /// Cosine.
-    Cosine,
-}
-
-/// Everything [`evaluate`] needs besides the model.
-#[derive(Clone, Debug)]
-pub struct TrackingEvalConfig {
+/// A tracking experiment at one layer and encoding mode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackingConfig {
     /// Dataset.
     pub dataset: TrackingDataset,
     /// BDD100K root (bdd100k only).
+    #[serde(default)]
     pub data_root: Option<PathBuf>,
     /// BDD100K split.
+    #[serde(default = "default_split")]
     pub split: String,
     /// Layer (None = the last).
+    #[serde(default)]
     pub layer: Option<usize>,
     /// Tiled or full.
+    #[serde(default = "default_mode")]
     pub mode: EncodingMode,
     /// Explicit videos (names, or synthetic indices); empty = the first `num_videos`.
+    #[serde(default)]
     pub videos: Vec<String>,
     /// Number of videos when `videos` is empty.
+    #[serde(default = "default_num_videos")]
     pub num_videos: usize,
     /// Frames per video (synthetic: the video length, default 24; BDD100K: only the first N frames).
+    #[serde(default)]
     pub frames: Option<usize>,
     /// Synthetic master seed.
+    #[serde(default)]
     pub seed: u64,
     /// Synthetic video setting.
+    #[serde(default)]
     pub video_preset: VideoPreset,
     /// Frame gaps (empty = the dataset default).
+    #[serde(default)]
     pub deltas: Vec<usize>,
-    /// Similarity.
+    /// Similarity of object vectors (the study: dot).
+    #[serde(default = "default_similarity")]
     pub similarity: Similarity,
-    /// Tiles per forward pass.
-    pub device_batch: usize,
 }
 
-impl TrackingEvalConfig {
-    /// From the command line.
-    pub fn from_args(a: &TrackingArgs) -> Self {
+fn default_split() -> String {
+    "val".into()
+}
+fn default_mode() -> EncodingMode {
+    EncodingMode::Tiled
+}
+fn default_num_videos() -> usize {
+    bdd::NUM_VIDEOS
+}
+fn default_similarity() -> Similarity {
+    Similarity::Dot
+}
+
+impl TrackingConfig {
+    /// Defaults on `dataset`: split `val`, last layer, tiled, the first 4 videos, the protocol's Δ, dot.
+    pub fn new(dataset: TrackingDataset) -> Self {
         Self {
-            dataset: a.dataset,
-            data_root: a.data_root.clone(),
-            split: a.split.clone(),
-            layer: a.layer,
-            mode: a.mode.into(),
-            videos: a.videos.clone(),
-            num_videos: a.num_videos,
-            frames: a.frames,
-            seed: a.seed,
-            video_preset: a.video_preset,
-            deltas: a.deltas.clone(),
-            similarity: match a.similarity {
-                SimilarityArg::Dot => Similarity::Dot,
-                SimilarityArg::Cosine => Similarity::Cosine,
-            },
-            device_batch: a.run.device_batch,
+            dataset,
+            data_root: None,
+            split: default_split(),
+            layer: None,
+            mode: default_mode(),
+            videos: Vec::new(),
+            num_videos: default_num_videos(),
+            frames: None,
+            seed: 0,
+            video_preset: VideoPreset::Default,
+            deltas: Vec::new(),
+            similarity: default_similarity(),
         }
     }
 }
@@ -262,9 +202,17 @@ impl FrameGeometry {
     }
 }
 
+/// Where the frames' tokens come from.
+struct FrameEncoder<'a> {
+    tokens: &'a dyn TokenSource,
+    dataset: String,
+    preprocessing: String,
+    norm: InputNorm,
+}
+
 /// Encode one frame (already at `geometry.frame_size`) into its feature map.
 fn frame_map(
-    encoder: &Encoder<'_>,
+    encoder: &FrameEncoder<'_>,
     geometry: &FrameGeometry,
     image_id: &str,
     layer: usize,
@@ -278,23 +226,27 @@ fn frame_map(
             image.height
         );
     }
-    let norm = |img: &ImageU8| {
-        patchlens_image::to_chw(&patchlens_image::to_f32_normalized(
-            img,
-            IMAGENET_MEAN,
-            IMAGENET_STD,
-        ))
+    let norm = |img: &ImageU8| patchlens_image::to_chw(&encoder.norm.apply(img));
+    let d = encoder.tokens.embed_dim();
+    let request = |h: usize, w: usize| ImageRequest {
+        dataset: &encoder.dataset,
+        preprocessing: &encoder.preprocessing,
+        image_id,
+        height: h,
+        width: w,
+        cache: true,
     };
-    let d = encoder.model.config().embed_dim;
     match geometry.mode {
         EncodingMode::Full => {
-            let feats = encoder.encode_image(image_id, h, w, &[layer], || Ok(vec![norm(image)]))?;
+            let feats = encoder
+                .tokens
+                .tokens(&request(h, w), &[layer], &mut || Ok(vec![norm(image)]))?;
             let f = feats.get(&layer).context("no features for the layer")?;
             Ok(FeatureMap::from_tokens(&f.features, f.rows, f.cols, f.dim)?)
         }
         EncodingMode::Tiled => {
             let t = geometry.tile;
-            let feats = encoder.encode_image(image_id, t, t, &[layer], || {
+            let feats = encoder.tokens.tokens(&request(t, t), &[layer], &mut || {
                 let l = &geometry.layout;
                 let mut tiles = Vec::with_capacity(l.num_tiles());
                 for i in 0..l.tiles_down {
@@ -383,17 +335,7 @@ impl VideoSource {
 }
 
 /// Which synthetic video setting to generate.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VideoPreset {
     /// [`VideoConfig::default`]: independent colours per object (colour alone identifies most instances).
@@ -433,7 +375,7 @@ pub fn synthetic_video_config(
     c
 }
 
-fn open_videos(cfg: &TrackingEvalConfig) -> Result<Vec<VideoSource>> {
+fn open_videos(cfg: &TrackingConfig) -> Result<Vec<VideoSource>> {
     match cfg.dataset {
         TrackingDataset::Bdd100k => {
             let root = cfg
@@ -484,7 +426,7 @@ fn open_videos(cfg: &TrackingEvalConfig) -> Result<Vec<VideoSource>> {
 }
 
 /// Protocol frame gaps for the configuration.
-fn deltas_for(cfg: &TrackingEvalConfig) -> Vec<usize> {
+fn deltas_for(cfg: &TrackingConfig) -> Vec<usize> {
     if !cfg.deltas.is_empty() {
         return cfg.deltas.clone();
     }
@@ -497,33 +439,93 @@ fn deltas_for(cfg: &TrackingEvalConfig) -> Vec<usize> {
     }
 }
 
-/// The study's model name in `paper_reference_numbers.json` for a zoo name (the ViT-B models).
-pub fn paper_model(zoo_name: &str) -> Option<&'static str> {
-    match zoo_name {
-        "dino_vitb16" => Some("dino"),
-        "dinov2_vitb14" => Some("dinov2"),
-        "mae_vitb16" => Some("mae"),
-        "sup_vitb16_torchvision" | "sup_vitb16_timm" => Some("sup_vit"),
-        "simmim_vitb16" => Some("simmim"),
-        _ => None,
+/// Names of tracking results: the one place they are made and read.
+pub mod keys {
+    /// Mean same-instance accuracy over Δ.
+    pub const SAME_INSTANCE_MEAN: &str = "same_instance_mean";
+    /// Mean same-category accuracy over Δ.
+    pub const SAME_CATEGORY_MEAN: &str = "same_category_mean";
+}
+
+/// Everything a tracking experiment measured.
+#[derive(Clone, Debug)]
+pub struct TrackingResult {
+    /// The model.
+    pub model: ModelInfo,
+    /// The study's name for the model.
+    pub paper_model: Option<String>,
+    /// The configuration.
+    pub config: TrackingConfig,
+    /// Layer.
+    pub layer: usize,
+    /// Frame geometry.
+    pub geometry: FrameGeometry,
+    /// Association settings (with the Δ used).
+    pub association: AssociationConfig,
+    /// Video names.
+    pub videos: Vec<String>,
+    /// Objects seen over all frames.
+    pub objects: usize,
+    /// Per-Δ accuracies.
+    pub result: AssociationResult,
+    /// Preprocessing description (a cache-key part).
+    pub preprocessing: String,
+    /// Seconds spent encoding and associating.
+    pub seconds: f64,
+}
+
+impl TrackingResult {
+    /// Mean same-instance accuracy over the Δ that had frame pairs.
+    pub fn same_instance_mean(&self) -> Option<f64> {
+        mean_of(self.result.deltas.iter().filter_map(|d| d.same_instance))
+    }
+
+    /// Mean same-category accuracy over the Δ that had frame pairs.
+    pub fn same_category_mean(&self) -> Option<f64> {
+        mean_of(self.result.deltas.iter().filter_map(|d| d.same_category))
     }
 }
 
-/// Run the association experiment with `model`; returns the experiment and the raw per-Δ result.
-pub fn evaluate_detailed(
-    cfg: &TrackingEvalConfig,
-    model: &LoadedModel,
-    store: Option<&FeatureStore>,
-) -> Result<(Experiment, AssociationResult, f64)> {
-    let mc = model.config();
-    let patch = mc.patch_size;
-    let layer = cfg.layer.unwrap_or(mc.depth);
-    if layer == 0 || layer > mc.depth {
-        bail!(
-            "--layer {layer} is out of range for {} (1..={})",
-            model.name,
-            mc.depth
-        );
+impl TrackingResult {
+    /// One line: mean accuracies over Δ, videos and frames.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{}/tracking/{}/{}/layer{}: same instance {:.4} / same category {:.4} (mean over Δ) over {} videos, {} frames",
+            self.config.dataset.name(),
+            mode_name(self.config.mode),
+            self.model.zoo_name,
+            self.layer,
+            self.same_instance_mean().unwrap_or(f64::NAN),
+            self.same_category_mean().unwrap_or(f64::NAN),
+            self.result.videos,
+            self.result.frames
+        )
+    }
+}
+
+fn mean_of(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = v.collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn mode_name(m: EncodingMode) -> &'static str {
+    match m {
+        EncodingMode::Tiled => "tiled",
+        EncodingMode::Full => "full",
+    }
+}
+
+/// Run the association experiment with the tokens of `tokens`.
+pub fn run(cfg: &TrackingConfig, tokens: &dyn TokenSource) -> Result<TrackingResult> {
+    let patch = tokens.patch_size();
+    let depth = tokens.depth();
+    let layer = cfg.layer.unwrap_or(depth);
+    if layer == 0 || layer > depth {
+        return Err(EvalError::invalid(
+            "tracking",
+            "layer",
+            format!("{layer} is outside 1..={depth} of {}", tokens.name()),
+        ));
     }
     let videos = open_videos(cfg)?;
     if videos.is_empty() {
@@ -546,17 +548,18 @@ pub fn evaluate_detailed(
         EncodingMode::Tiled => "tiled",
         EncodingMode::Full => "full",
     };
+    let norm = tokens.norm();
     let preprocessing = format!(
-        "tracking {mode_name} frame={}x{} resize={} tile={} imagenet-norm",
+        "tracking {mode_name} frame={}x{} resize={} tile={} {}",
         geometry.frame_size.0,
         geometry.frame_size.1,
         geometry.resize.unwrap_or("none"),
-        geometry.tile
+        geometry.tile,
+        crate::encode::norm_tag(&norm)
     );
-    let encoder = Encoder {
-        model,
-        device_batch: cfg.device_batch,
-        store,
+    let encoder = FrameEncoder {
+        tokens,
+        norm,
         preprocessing: preprocessing.clone(),
         dataset: format!(
             "{}/{}",
@@ -570,12 +573,11 @@ pub fn evaluate_detailed(
     };
     let t0 = Instant::now();
     let total: usize = videos.iter().map(|v| v.len()).sum();
-    let mut done = 0usize;
+    let mut progress = Progress::new(format!("tracking ({mode_name})"), total);
     let mut objects_seen = 0usize;
     for v in &videos {
         for i in 0..v.len() {
-            done += 1;
-            eprint!("\r[{done}/{total}] {}   ", v.name());
+            progress.inc(&v.name());
             let (id, image, objs) = v.frame(i)?;
             let (sw, sh) = (image.width, image.height);
             let (fw, fh) = geometry.frame_size;
@@ -606,183 +608,148 @@ pub fn evaluate_detailed(
         }
         evaluator.end_video();
     }
-    eprintln!();
+    drop(progress);
     let seconds = t0.elapsed().as_secs_f64();
     let result = evaluator.finish();
-
-    let mut exp = Experiment::new(
-        format!(
-            "{}/tracking/{mode_name}/{}/layer{layer}",
-            cfg.dataset.name(),
-            model.name
-        ),
-        ExperimentKind::Tracking,
-        ModelInfo {
-            zoo_name: model.name.clone(),
-            weights_sha256: Some(model.weights_sha256.clone()),
-            family: model.family.name().to_string(),
-        },
-    );
-    let (mut xs, mut inst, mut cat) = (Vec::new(), Vec::new(), Vec::new());
-    for d in &result.deltas {
-        if let (Some(a), Some(b)) = (d.same_instance, d.same_category) {
-            exp.metrics
-                .insert(format!("same_instance.delta{}", d.delta), a);
-            exp.metrics
-                .insert(format!("same_category.delta{}", d.delta), b);
-            exp.metrics.insert(
-                format!("frame_pairs.delta{}", d.delta),
-                d.frame_pairs as f64,
-            );
-            xs.push(d.delta as f64);
-            inst.push(a);
-            cat.push(b);
-        }
-    }
-    if xs.is_empty() {
+    if !result
+        .deltas
+        .iter()
+        .any(|d| d.same_instance.is_some() && d.same_category.is_some())
+    {
         bail!("no frame pair had an object in common for any Δ in {deltas:?}");
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    exp.metrics.insert("same_instance_mean".into(), mean(&inst));
-    exp.metrics.insert("same_category_mean".into(), mean(&cat));
-    exp.metrics.insert("frames".into(), result.frames as f64);
-    exp.metrics.insert("videos".into(), result.videos as f64);
-    exp.metrics.insert("objects".into(), objects_seen as f64);
-    let ds = match cfg.dataset {
-        TrackingDataset::Bdd100k => "BDD100K",
-        TrackingDataset::Synthetic => "synthetic",
-    };
-    let label = format!("{} {mode_name}", model.name);
-    let mut ci = Curve::new(
-        format!("{ds} tracking: same instance"),
-        label.clone(),
-        "frame gap Δ",
-        "accuracy",
-        xs.clone(),
-        inst,
-    );
-    let mut cc = Curve::new(
-        format!("{ds} tracking: same category"),
-        label,
-        "frame gap Δ",
-        "accuracy",
-        xs,
-        cat,
-    );
-    if cfg.dataset == TrackingDataset::Bdd100k
-        && let Some(pm) = paper_model(&model.name)
-    {
-        ci.paper = Some(PaperKey::new(
-            "bdd100k_tracking_same_instance",
-            format!("{mode_name}/delta{{x}}"),
-            pm,
-        ));
-        if cfg.mode == EncodingMode::Full {
-            cc.paper = Some(PaperKey::new(
-                "bdd100k_tracking_same_category_full",
-                "delta{x}",
+    Ok(TrackingResult {
+        model: tokens.info(),
+        paper_model: tokens.paper_model().map(str::to_string),
+        config: cfg.clone(),
+        layer,
+        geometry,
+        association: assoc,
+        videos: videos.iter().map(|v| v.name()).collect(),
+        objects: objects_seen,
+        result,
+        preprocessing,
+        seconds,
+    })
+}
+
+impl TrackingResult {
+    /// The experiment: `same_instance.delta<Δ>`, `same_category.delta<Δ>`, `frame_pairs.delta<Δ>`, the
+    /// means over Δ, `frames`, `videos`, `objects`; the two accuracy curves (with the study's series for
+    /// BDD100K).
+    pub fn experiment(&self) -> Experiment {
+        let cfg = &self.config;
+        let layer = self.layer;
+        let mode_name = mode_name(cfg.mode);
+        let model = &self.model.zoo_name;
+        let result = &self.result;
+        let mut exp = Experiment::new(
+            format!(
+                "{}/tracking/{mode_name}/{model}/layer{layer}",
+                cfg.dataset.name()
+            ),
+            ExperimentKind::Tracking,
+            self.model.clone(),
+        );
+        let (mut xs, mut inst, mut cat) = (Vec::new(), Vec::new(), Vec::new());
+        for d in &result.deltas {
+            if let (Some(a), Some(b)) = (d.same_instance, d.same_category) {
+                exp.metrics
+                    .insert(format!("same_instance.delta{}", d.delta), a);
+                exp.metrics
+                    .insert(format!("same_category.delta{}", d.delta), b);
+                exp.metrics.insert(
+                    format!("frame_pairs.delta{}", d.delta),
+                    d.frame_pairs as f64,
+                );
+                xs.push(d.delta as f64);
+                inst.push(a);
+                cat.push(b);
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        exp.metrics
+            .insert(keys::SAME_INSTANCE_MEAN.into(), mean(&inst));
+        exp.metrics
+            .insert(keys::SAME_CATEGORY_MEAN.into(), mean(&cat));
+        exp.metrics.insert("frames".into(), result.frames as f64);
+        exp.metrics.insert("videos".into(), result.videos as f64);
+        exp.metrics.insert("objects".into(), self.objects as f64);
+        let ds = match cfg.dataset {
+            TrackingDataset::Bdd100k => "BDD100K",
+            TrackingDataset::Synthetic => "synthetic",
+        };
+        let label = format!("{model} {mode_name}");
+        let mut ci = Curve::new(
+            format!("{ds} tracking: same instance"),
+            label.clone(),
+            "frame gap Δ",
+            "accuracy",
+            xs.clone(),
+            inst,
+        );
+        let mut cc = Curve::new(
+            format!("{ds} tracking: same category"),
+            label,
+            "frame gap Δ",
+            "accuracy",
+            xs,
+            cat,
+        );
+        if cfg.dataset == TrackingDataset::Bdd100k
+            && let Some(pm) = self.paper_model.as_deref()
+        {
+            ci.paper = Some(PaperKey::new(
+                "bdd100k_tracking_same_instance",
+                format!("{mode_name}/delta{{x}}"),
                 pm,
             ));
+            if cfg.mode == EncodingMode::Full {
+                cc.paper = Some(PaperKey::new(
+                    "bdd100k_tracking_same_category_full",
+                    "delta{x}",
+                    pm,
+                ));
+            }
         }
-    }
-    exp.curves = vec![ci, cc];
-    let p = &mut exp.protocol;
-    p.insert("dataset".into(), json!(cfg.dataset.name()));
-    if let Some(r) = &cfg.data_root {
-        p.insert("data_root".into(), json!(r.display().to_string()));
-        p.insert("split".into(), json!(cfg.split));
-    }
-    p.insert(
-        "videos".into(),
-        json!(videos.iter().map(|v| v.name()).collect::<Vec<_>>()),
-    );
-    if cfg.dataset == TrackingDataset::Synthetic {
+        exp.curves = vec![ci, cc];
+        let p = &mut exp.protocol;
+        p.insert("dataset".into(), json!(cfg.dataset.name()));
+        if let Some(r) = &cfg.data_root {
+            p.insert("data_root".into(), json!(r.display().to_string()));
+            p.insert("split".into(), json!(cfg.split));
+        }
+        p.insert("videos".into(), json!(self.videos));
+        if cfg.dataset == TrackingDataset::Synthetic {
+            p.insert(
+                "synthetic_video_config".into(),
+                serde_json::to_value(synthetic_video_config(
+                    cfg.video_preset,
+                    cfg.frames,
+                    cfg.seed,
+                ))
+                .unwrap_or_default(),
+            );
+        }
+        p.insert("layer".into(), json!(layer));
+        p.insert("mode".into(), json!(mode_name));
         p.insert(
-            "synthetic_video_config".into(),
-            serde_json::to_value(synthetic_video_config(
-                cfg.video_preset,
-                cfg.frames,
-                cfg.seed,
-            ))?,
+            "geometry".into(),
+            serde_json::to_value(&self.geometry).unwrap_or_default(),
         );
+        p.insert(
+            "association".into(),
+            serde_json::to_value(&self.association).unwrap_or_default(),
+        );
+        p.insert("preprocessing".into(), json!(self.preprocessing));
+        p.insert(
+            "object_vector".into(),
+            json!("RoIAlign [D, 7, 7] on the patch-feature map, flattened channel-major"),
+        );
+        p.insert(
+            "accuracy".into(),
+            json!("fraction correct per frame pair, averaged over frame pairs with common ids"),
+        );
+        exp
     }
-    p.insert("layer".into(), json!(layer));
-    p.insert("mode".into(), json!(mode_name));
-    p.insert("geometry".into(), serde_json::to_value(&geometry)?);
-    p.insert("association".into(), serde_json::to_value(&assoc)?);
-    p.insert("preprocessing".into(), json!(preprocessing));
-    p.insert(
-        "object_vector".into(),
-        json!("RoIAlign [D, 7, 7] on the patch-feature map, flattened channel-major"),
-    );
-    p.insert(
-        "accuracy".into(),
-        json!("fraction correct per frame pair, averaged over frame pairs with common ids"),
-    );
-    p.insert(
-        "timings_s".into(),
-        json!({ "encode_and_associate": seconds }),
-    );
-    Ok((exp, result, seconds))
-}
-
-/// Run the association experiment with `model` (features cached in `store` if given).
-pub fn evaluate(
-    cfg: &TrackingEvalConfig,
-    model: &LoadedModel,
-    store: Option<&FeatureStore>,
-) -> Result<Experiment> {
-    Ok(evaluate_detailed(cfg, model, store)?.0)
-}
-
-/// Run `eval tracking`.
-pub fn run(args: &TrackingArgs) -> Result<()> {
-    let t0 = Instant::now();
-    let device = args.run.backend.device()?;
-    let model = args.model.load(&device)?;
-    let store = args.run.open_store(&args.out)?;
-    let cfg = TrackingEvalConfig::from_args(args);
-    let exp = evaluate(&cfg, &model, store.as_ref())?;
-    let seconds = exp.protocol["timings_s"]["encode_and_associate"]
-        .as_f64()
-        .unwrap_or(f64::NAN);
-    let mut run = args.run.backend.run_info();
-    run.stages = vec![
-        StageTiming {
-            name: "encode+associate".into(),
-            seconds,
-        },
-        StageTiming {
-            name: "total".into(),
-            seconds: t0.elapsed().as_secs_f64(),
-        },
-    ];
-    run.update_peak_memory();
-    let first = exp
-        .metrics
-        .iter()
-        .find(|(k, _)| k.starts_with("same_instance.delta"))
-        .map(|(k, v)| (k.clone(), *v));
-    let line = format!(
-        "tracking {} {} {}: same instance {:.4} / same category {:.4} (mean over Δ){} over {} videos, {} frames -> {}",
-        cfg.dataset.name(),
-        match cfg.mode {
-            EncodingMode::Tiled => "tiled",
-            EncodingMode::Full => "full",
-        },
-        model.name,
-        exp.metrics["same_instance_mean"],
-        exp.metrics["same_category_mean"],
-        first.map_or(String::new(), |(k, v)| format!(", {k} {v:.4}")),
-        exp.metrics["videos"],
-        exp.metrics["frames"],
-        args.out.display()
-    );
-    let mut results = Results::new(run);
-    results.experiments.push(exp);
-    results
-        .save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("{line}");
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask eval identification`: instance identification and object retrieval under the transformation
+//! Instance identification and object retrieval under the transformation
 //! set (protocol §7), on FAIR1M chips or on the synthetic transformation benchmark.
 //!
 //! * **Gallery**: every patch of every original tile (FAIR1M: the seeded "≈ 8 tiles per fine class"
@@ -28,8 +28,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
-use clap::Args;
 use patchlens_data::TileSpec;
 use patchlens_data::fair1m;
 use patchlens_data::synthetic::transforms::{TransformBenchConfig, transformed_scene};
@@ -41,18 +39,13 @@ use patchlens_metrics::{
 };
 use patchlens_probe::MatRef;
 use patchlens_probe::knn::{Neighbours, SearchConfig, Similarity};
-use patchlens_report::{
-    Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, Results, StageTiming,
-};
-use patchlens_store::FeatureStore;
-use patchlens_vit::Device;
+use patchlens_report::{Curve, Experiment, ExperimentKind, ModelInfo, PaperKey, StageTiming};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-use crate::backend::Backend;
-use crate::encode::Encoder;
-use crate::models::LoadedModel;
+use crate::encode::{ImageRequest, TokenSource};
+use crate::error::{Context, EvalError, Result, ensure};
 
 /// Tiles per cached feature shard (independent of the device batch, so the cache survives a batch change).
 pub const CACHE_CHUNK: usize = 32;
@@ -60,75 +53,15 @@ pub const CACHE_CHUNK: usize = 32;
 /// The paper's experiment id of the rotation counts (`patchlens_report::paper`).
 pub const PAPER_EXPERIMENT: &str = "fair1m_instance_identification_rotation";
 
-/// Zoo name → model name in the paper's reference numbers (the study's five ViT-B/16 (DINOv2: /14) models).
-pub const PAPER_MODELS: [(&str, &str); 4] = [
-    ("sup_vitb16_torchvision", "sup_vit"),
-    ("dino_vitb16", "dino"),
-    ("dinov2_vitb14", "dinov2"),
-    ("mae_vitb16", "mae"),
-];
+/// The study's models in its identification numbers (SimMIM was not evaluated there).
+pub const PAPER_MODELS: [&str; 4] = ["sup_vit", "dino", "dinov2", "mae"];
 
 /// Number of removed top-variance dimensions of the paper's "MAE-200" model.
 pub const PAPER_MAE_REMOVED: usize = 200;
 
-/// Which dataset (`--dataset`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DatasetArg {
-    /// FAIR1M chips (`--data-root`: `images/` + `labelXml/` or `labelTxt/`).
-    Fair1m,
-    /// The synthetic transformation benchmark (no files).
-    Synthetic,
-}
-
-/// Arguments of `eval identification`.
-#[derive(Args, Debug)]
-pub struct IdentificationArgs {
-    /// The model.
-    #[command(flatten)]
-    pub model: super::common::ModelArgs,
-    /// Backend, batch size, feature cache.
-    #[command(flatten)]
-    pub run: super::common::RunArgs,
-    /// Dataset.
-    #[arg(long, value_enum)]
-    pub dataset: DatasetArg,
-    /// FAIR1M chip folder (`images/<chip>.png` + `labelXml/<chip>.xml` or `labelTxt/<chip>.txt`).
-    #[arg(long, required_if_eq("dataset", "fair1m"))]
-    pub data_root: Option<PathBuf>,
-    /// Transformation kinds: rotate, scale, shift, blur, noise, freq, or all (comma-separated list allowed).
-    #[arg(long, default_value = "all")]
-    pub transform: String,
-    /// Levels 1–4 of each kind.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
-    pub levels: Vec<u8>,
-    /// Layer (1-based; layer l = block l followed by the final norm); default: the last.
-    #[arg(long)]
-    pub layer: Option<usize>,
-    /// Also report object retrieval: the top-1 with every gallery patch of the query's own tile excluded.
-    #[arg(long)]
-    pub exclude_same_tile: bool,
-    /// Delete the N highest-variance feature dimensions (variance over the gallery) before the search.
-    #[arg(long, default_value_t = 0)]
-    pub remove_top_variance: usize,
-    /// FAIR1M: tiles per fine class of the selection.
-    #[arg(long, default_value_t = fair1m::TILES_PER_CLASS)]
-    pub per_class: usize,
-    /// FAIR1M: tile-selection and noise seed.
-    #[arg(long, default_value_t = fair1m::DEFAULT_SEED)]
-    pub seed: u64,
-    /// Synthetic: number of scenes (one original tile each).
-    #[arg(long, default_value_t = 32)]
-    pub scenes: usize,
-    /// Synthetic: scene generator seed.
-    #[arg(long, default_value_t = 0)]
-    pub synthetic_seed: u64,
-    /// Output results.json.
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
 /// Where the tiles come from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dataset", rename_all = "lowercase", deny_unknown_fields)]
 pub enum IdDataset {
     /// FAIR1M chips under `root`, `per_class` tiles per fine class selected with `selection_seed`.
     Fair1m {
@@ -158,29 +91,43 @@ impl IdDataset {
     }
 }
 
-/// Everything `evaluate` needs besides the model.
-#[derive(Clone, Debug)]
+/// An identification / retrieval experiment at one layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentificationConfig {
     /// The tiles.
     pub dataset: IdDataset,
-    /// The transformations, in report order.
+    /// The transformations, in report order (default: every kind at every level).
+    #[serde(default = "all_transforms")]
     pub transforms: Vec<Transform>,
     /// Layer (1-based); `None` = the model's last.
+    #[serde(default)]
     pub layer: Option<usize>,
     /// Also compute the object-retrieval variant (own tile excluded).
+    #[serde(default)]
     pub exclude_same_tile: bool,
     /// Number of highest-variance dimensions (over the gallery) deleted from gallery and queries.
+    #[serde(default)]
     pub remove_top_variance: usize,
     /// Seed of the FAIR1M noise kinds (the synthetic benchmark derives its own from the scene seed).
+    #[serde(default = "default_noise_seed")]
     pub noise_seed: u64,
-    /// Tiles per forward pass.
-    pub device_batch: usize,
     /// Treatment of −1 correspondences (default strict).
+    #[serde(default)]
     pub missing: MissingCorrespondence,
     /// Working-memory budget of the k-NN search in bytes.
+    #[serde(default = "default_budget")]
     pub knn_memory_budget: usize,
-    /// Run the similarity GEMM on this device (e.g. a GPU); `None` = the host path.
-    pub knn_device: Option<Device>,
+}
+
+fn all_transforms() -> Vec<Transform> {
+    transformation_set(&TransformKind::ALL)
+}
+fn default_noise_seed() -> u64 {
+    fair1m::DEFAULT_SEED
+}
+fn default_budget() -> usize {
+    patchlens_probe::knn::DEFAULT_MEMORY_BUDGET
 }
 
 impl IdentificationConfig {
@@ -193,10 +140,8 @@ impl IdentificationConfig {
             exclude_same_tile: false,
             remove_top_variance: 0,
             noise_seed: fair1m::DEFAULT_SEED,
-            device_batch: 16,
             missing: MissingCorrespondence::Strict,
             knn_memory_budget: patchlens_probe::knn::DEFAULT_MEMORY_BUDGET,
-            knn_device: None,
         }
     }
 }
@@ -286,16 +231,12 @@ enum Source {
 }
 
 fn hash16(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
+    let mut bytes = Vec::new();
     for p in parts {
-        h.update(p.as_bytes());
-        h.update([0u8]);
+        bytes.extend_from_slice(p.as_bytes());
+        bytes.push(0);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::sha256_hex(&bytes)[..16].to_string()
 }
 
 fn open_source(
@@ -444,81 +385,91 @@ impl Source {
     }
 }
 
-/// A feature extractor for [`evaluate_with`]: `encode(id, tiles)` returns `[n · grid², D]` and `D` for the
-/// `n` model tiles (`[3, input, input]` planar, normalised) that `tiles()` produces; `id` uniquely names that
-/// tile batch (a cache key). `tiles` need not be called when the features are cached.
-pub type EncodeFn<'a> =
+/// A feature extractor: `encode(id, tiles)` returns `[n · grid², D]` and `D` for the `n` model tiles
+/// (`[3, input, input]` planar, normalised) that `tiles()` produces; `id` uniquely names that tile batch
+/// (a cache key). `tiles` need not be called when the features are cached.
+type EncodeFn<'a> =
     dyn FnMut(&str, &dyn Fn() -> Result<Vec<Vec<f32>>>) -> Result<(Vec<f32>, usize)> + 'a;
 
-/// What [`evaluate_with`] knows about the features.
-pub struct FeatureSource<'a> {
-    /// Recorded in the experiment.
+/// Everything an identification experiment measured.
+#[derive(Clone, Debug)]
+pub struct IdentificationResult {
+    /// The model.
     pub model: ModelInfo,
-    /// Patch size of the model (the token grid is `224 / patch_size`).
-    pub patch_size: usize,
-    /// Layer the features come from (recorded only).
+    /// The study's name for the model (without removal), if any.
+    pub paper_model: Option<String>,
+    /// The configuration.
+    pub config: IdentificationConfig,
+    /// Layer.
     pub layer: usize,
-    /// The extractor.
-    pub encode: &'a mut EncodeFn<'a>,
+    /// The tiling protocol.
+    pub spec: TileSpec,
+    /// Original tiles.
+    pub tiles: usize,
+    /// Gallery patches (tiles × grid²).
+    pub gallery_patches: usize,
+    /// Query positions per transformation (non-background patches of the originals).
+    pub query_positions: usize,
+    /// Dimensions removed (highest variance over the gallery).
+    pub removed: Vec<usize>,
+    /// Counts per transformation, in config order.
+    pub counts: Vec<TransformCounts>,
+    /// What the tiles are (selection, chips, seeds).
+    pub data: Value,
+    /// Seconds per stage.
+    pub stages: Vec<StageTiming>,
 }
 
-/// Run the experiment with `model` (features of `cfg.layer`, cached in `store` when given).
-pub fn evaluate(
-    cfg: &IdentificationConfig,
-    model: &LoadedModel,
-    store: Option<&FeatureStore>,
-) -> Result<Experiment> {
-    let c = model.config();
-    let layer = cfg.layer.unwrap_or(c.depth);
-    ensure!(
-        (1..=c.depth).contains(&layer),
-        "--layer {layer} outside 1..={} of {}",
-        c.depth,
-        model.name
-    );
-    let spec = TileSpec::for_dataset(cfg.dataset.name(), c.patch_size)?;
+/// Run the experiment with the tokens of `tokens` at `cfg.layer`.
+pub fn run(cfg: &IdentificationConfig, tokens: &dyn TokenSource) -> Result<IdentificationResult> {
+    let depth = tokens.depth();
+    let layer = cfg.layer.unwrap_or(depth);
+    if !(1..=depth).contains(&layer) {
+        return Err(EvalError::invalid(
+            "identification",
+            "layer",
+            format!("{layer} is outside 1..={depth} of {}", tokens.name()),
+        ));
+    }
+    let mut spec = TileSpec::for_dataset(cfg.dataset.name(), tokens.patch_size())?;
+    let norm = tokens.norm();
+    spec.mean = norm.mean;
+    spec.std = norm.std;
     let dataset_tag = match &cfg.dataset {
-        IdDataset::Fair1m { root, .. } => {
-            format!(
-                "fair1m:{}",
-                std::fs::canonicalize(root)
-                    .unwrap_or_else(|_| root.clone())
-                    .display()
-            )
-        }
+        // Relative to the data root: the same chips under another mount path share features.
+        IdDataset::Fair1m { .. } => "fair1m".to_string(),
         IdDataset::Synthetic { bench, .. } => {
             format!("synthetic:{}", serde_json::to_string(bench)?)
         }
     };
-    let encoder = Encoder {
-        model,
-        device_batch: cfg.device_batch.max(1),
-        store,
-        preprocessing: serde_json::to_string(&spec)?,
-        dataset: dataset_tag,
-    };
+    let preprocessing = serde_json::to_string(&spec)?;
     let input = spec.input;
     let mut encode =
         |id: &str, tiles: &dyn Fn() -> Result<Vec<Vec<f32>>>| -> Result<(Vec<f32>, usize)> {
-            let mut m = encoder.encode_image(id, input, input, &[layer], tiles)?;
+            let request = ImageRequest {
+                dataset: &dataset_tag,
+                preprocessing: &preprocessing,
+                image_id: id,
+                height: input,
+                width: input,
+                cache: true,
+            };
+            let mut m = tokens.tokens(&request, &[layer], &mut || tiles())?;
             let f = m
                 .remove(&layer)
-                .context("encoder returned no features for the layer")?;
+                .context("the token source returned no features for the layer")?;
             Ok((f.features, f.dim))
         };
-    let info = ModelInfo {
-        zoo_name: model.name.clone(),
-        weights_sha256: Some(model.weights_sha256.clone()),
-        family: model.family.name().to_string(),
-    };
+    let knn_device = tokens.device();
+    let knn_device = (!crate::segmentation::probe::knn_on_host(&knn_device)).then_some(knn_device);
     evaluate_with(
         cfg,
-        FeatureSource {
-            model: info,
-            patch_size: c.patch_size,
-            layer,
-            encode: &mut encode,
-        },
+        tokens.info(),
+        tokens.paper_model().map(str::to_string),
+        spec,
+        layer,
+        &mut encode,
+        knn_device,
     )
 }
 
@@ -578,14 +529,16 @@ pub struct TransformCounts {
     pub retrieval: Option<RetrievalCounts>,
 }
 
-/// The core: originals → gallery, each transformation → queries → exact top-1 → counts → experiment.
-pub fn evaluate_with(cfg: &IdentificationConfig, src: FeatureSource<'_>) -> Result<Experiment> {
-    let FeatureSource {
-        model,
-        patch_size,
-        layer,
-        encode,
-    } = src;
+/// The core: originals → gallery, each transformation → queries → exact top-1 → counts.
+fn evaluate_with(
+    cfg: &IdentificationConfig,
+    model: ModelInfo,
+    paper_model: Option<String>,
+    spec: TileSpec,
+    layer: usize,
+    encode: &mut EncodeFn<'_>,
+    knn_device: Option<patchlens_vit::Device>,
+) -> Result<IdentificationResult> {
     ensure!(!cfg.transforms.is_empty(), "no transformation to evaluate");
     let mut stages: Vec<StageTiming> = Vec::new();
     let mut t0 = Instant::now();
@@ -597,15 +550,14 @@ pub fn evaluate_with(cfg: &IdentificationConfig, src: FeatureSource<'_>) -> Resu
         *t0 = Instant::now();
     };
 
-    let spec = TileSpec::for_dataset(cfg.dataset.name(), patch_size)?;
-    let (grid, p) = (spec.grid, spec.patches_per_tile());
+    let p = spec.patches_per_tile();
     let (mut source, originals, data_protocol, tag) = open_source(cfg, &spec)?;
     lap("load", &mut t0);
     let n_tiles = originals.len();
     let n = n_tiles * p;
     let names: Vec<&str> = originals.iter().map(|o| o.name.as_str()).collect();
     let images: Vec<&ImageU8> = originals.iter().map(|o| &o.image).collect();
-    eprintln!("[identification] encoding {n_tiles} original tiles");
+    tracing::info!("identification: encoding {n_tiles} original tiles");
     let (mut gallery, mut dim) =
         encode_tiles(&spec, encode, &format!("{tag}/original"), &names, &images)?;
     lap("embed_gallery", &mut t0);
@@ -707,7 +659,7 @@ pub fn evaluate_with(cfg: &IdentificationConfig, src: FeatureSource<'_>) -> Resu
             .into_vec()
         };
         let qm = MatRef::named("queries", &q, queries_pos.len(), dim)?;
-        let nb: Neighbours = match &cfg.knn_device {
+        let nb: Neighbours = match &knn_device {
             Some(dev) => patchlens_probe::knn::search_on_device(dev, gallery_m, qm, &search_cfg)?,
             None => patchlens_probe::knn::search(gallery_m, qm, &search_cfg)?,
         };
@@ -765,88 +717,172 @@ pub fn evaluate_with(cfg: &IdentificationConfig, src: FeatureSource<'_>) -> Resu
     eprintln!();
     lap("transforms_embed_search", &mut t0);
 
-    let fine_only = matches!(cfg.dataset, IdDataset::Synthetic { .. });
-    let mut exp = Experiment::new(
-        format!(
-            "identification/{}/{}/layer{layer}{}",
-            cfg.dataset.name(),
-            model.zoo_name,
-            if cfg.remove_top_variance > 0 {
-                format!("/minus{}", cfg.remove_top_variance)
-            } else {
-                String::new()
-            }
-        ),
-        ExperimentKind::Retrieval,
-        model.clone(),
-    );
-    fill_metrics(&mut exp, &results, fine_only);
-    fill_curves(&mut exp, &results, cfg, fine_only);
-    if let IdDataset::Fair1m { .. } = cfg.dataset {
-        link_paper(&mut exp, &results, &model.zoo_name, cfg.remove_top_variance);
-    }
-    exp.metrics.insert("tiles".into(), n_tiles as f64);
-    exp.metrics.insert("gallery_patches".into(), n as f64);
-    exp.metrics
-        .insert("query_positions".into(), queries_pos.len() as f64);
+    Ok(IdentificationResult {
+        model,
+        paper_model,
+        config: cfg.clone(),
+        layer,
+        spec,
+        tiles: n_tiles,
+        gallery_patches: n,
+        query_positions: queries_pos.len(),
+        removed,
+        counts: results,
+        data: data_protocol,
+        stages,
+    })
+}
 
-    let mut proto = serde_json::Map::new();
-    proto.insert("dataset".into(), json!(cfg.dataset.name()));
-    proto.insert("data".into(), data_protocol);
-    proto.insert("tile_spec".into(), serde_json::to_value(&spec)?);
-    proto.insert("grid".into(), json!(grid));
-    proto.insert("layer".into(), json!(layer));
-    proto.insert(
-        "transforms".into(),
-        json!(cfg.transforms.iter().map(|t| t.label()).collect::<Vec<_>>()),
-    );
-    proto.insert("similarity".into(), json!("dot"));
-    proto.insert(
-        "neighbours".into(),
-        json!("exact top-1 (ties to the lower gallery index)"),
-    );
-    proto.insert("exclude_same_tile".into(), json!(cfg.exclude_same_tile));
-    proto.insert("remove_top_variance".into(), json!(cfg.remove_top_variance));
-    proto.insert("removed_dimensions".into(), json!(removed));
-    proto.insert(
-        "missing_correspondence".into(),
-        json!(format!("{:?}", cfg.missing)),
-    );
-    proto.insert(
-        "correspondence".into(),
-        json!("patchlens-image geometric map for rotate/scale/shift (transformed patch centre → original patch), identity for blur/noise/freq"),
-    );
-    proto.insert(
-        "labels".into(),
-        json!(if fine_only {
-            "synthetic class ids (no supercategories)"
-        } else {
-            "patchlens-data FAIR1M fine ids 1..=37, supercategories airplane/ship/vehicle/court/road"
-        }),
-    );
-    proto.insert("gallery_patches".into(), json!(n));
-    proto.insert("queries_per_transform".into(), json!(queries_pos.len()));
-    let timings: serde_json::Map<String, Value> = stages
-        .iter()
-        .map(|s| (s.name.clone(), json!(s.seconds)))
-        .collect();
-    proto.insert("timings_s".into(), Value::Object(timings));
-    exp.protocol = proto;
-    Ok(exp)
+impl IdentificationResult {
+    /// The experiment: counts and rates per transformation (see the module docs), bar figures per kind,
+    /// and the study's rotation counts where they apply.
+    pub fn experiment(&self) -> Experiment {
+        let cfg = &self.config;
+        let layer = self.layer;
+        let fine_only = matches!(cfg.dataset, IdDataset::Synthetic { .. });
+        let mut exp = Experiment::new(
+            self.experiment_name(),
+            ExperimentKind::Retrieval,
+            self.model.clone(),
+        );
+        fill_metrics(&mut exp, &self.counts, fine_only);
+        fill_curves(&mut exp, &self.counts, cfg, fine_only);
+        if let IdDataset::Fair1m { .. } = cfg.dataset
+            && let Some(pm) = paper_model(self.paper_model.as_deref(), cfg.remove_top_variance)
+        {
+            link_paper(&mut exp, &self.counts, pm);
+        }
+        exp.metrics.insert("tiles".into(), self.tiles as f64);
+        exp.metrics
+            .insert("gallery_patches".into(), self.gallery_patches as f64);
+        exp.metrics
+            .insert("query_positions".into(), self.query_positions as f64);
+
+        let mut proto = serde_json::Map::new();
+        proto.insert("dataset".into(), json!(cfg.dataset.name()));
+        proto.insert("data".into(), self.data.clone());
+        proto.insert(
+            "tile_spec".into(),
+            serde_json::to_value(&self.spec).unwrap_or_default(),
+        );
+        proto.insert("grid".into(), json!(self.spec.grid));
+        proto.insert("layer".into(), json!(layer));
+        proto.insert(
+            "transforms".into(),
+            json!(cfg.transforms.iter().map(|t| t.label()).collect::<Vec<_>>()),
+        );
+        proto.insert("similarity".into(), json!("dot"));
+        proto.insert(
+            "neighbours".into(),
+            json!("exact top-1 (ties to the lower gallery index)"),
+        );
+        proto.insert("exclude_same_tile".into(), json!(cfg.exclude_same_tile));
+        proto.insert("remove_top_variance".into(), json!(cfg.remove_top_variance));
+        proto.insert("removed_dimensions".into(), json!(self.removed));
+        proto.insert(
+            "missing_correspondence".into(),
+            json!(format!("{:?}", cfg.missing)),
+        );
+        proto.insert(
+            "correspondence".into(),
+            json!("patchlens-image geometric map for rotate/scale/shift (transformed patch centre → original patch), identity for blur/noise/freq"),
+        );
+        proto.insert(
+            "labels".into(),
+            json!(if fine_only {
+                "synthetic class ids (no supercategories)"
+            } else {
+                "patchlens-data FAIR1M fine ids 1..=37, supercategories airplane/ship/vehicle/court/road"
+            }),
+        );
+        proto.insert("gallery_patches".into(), json!(self.gallery_patches));
+        proto.insert("queries_per_transform".into(), json!(self.query_positions));
+        exp.protocol = proto;
+        exp
+    }
 }
 
 fn rate(x: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { x as f64 / of as f64 }
 }
 
+impl IdentificationResult {
+    /// One line: tiles, queries and the same-patch / same-class rates per transformation.
+    pub fn summary_line(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|r| {
+                let c = &r.identification;
+                format!(
+                    "{} {:.1}/{:.1}%",
+                    r.transform.label(),
+                    100.0 * rate(c.same_patch, c.queries),
+                    100.0 * rate(c.same_fine, c.queries)
+                )
+            })
+            .collect();
+        format!(
+            "{}: {} tiles, {} queries; same patch/same class: {}",
+            self.experiment_name(),
+            self.tiles,
+            self.query_positions,
+            parts.join(", ")
+        )
+    }
+
+    /// The experiment's name.
+    pub fn experiment_name(&self) -> String {
+        let cfg = &self.config;
+        format!(
+            "identification/{}/{}/layer{}{}",
+            cfg.dataset.name(),
+            self.model.zoo_name,
+            self.layer,
+            if cfg.remove_top_variance > 0 {
+                format!("/minus{}", cfg.remove_top_variance)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// Names of identification results: the one place they are made and read.
+pub mod keys {
+    /// A count of transformation `label` (e.g. `rotate1`): `<label>/<what>` (`what` may be
+    /// `retrieval/same_fine`).
+    pub fn count(label: &str, what: &str) -> String {
+        format!("{label}/{what}")
+    }
+
+    /// The rate of a count: `<label>/<what>_rate`.
+    pub fn rate(label: &str, what: &str) -> String {
+        format!("{label}/{what}_rate")
+    }
+
+    /// `(transformation label, what, retrieval)` of a rate metric (`rotate1/same_patch_rate` →
+    /// `("rotate1", "same_patch", false)`; `rotate1/retrieval/same_fine_rate` →
+    /// `("rotate1", "same_fine", true)`).
+    pub fn parse_rate(key: &str) -> Option<(&str, &str, bool)> {
+        let key = key.strip_suffix("_rate")?;
+        let (label, what) = key.split_once('/')?;
+        match what.strip_prefix("retrieval/") {
+            Some(w) => Some((label, w, true)),
+            None => (!what.contains('/')).then_some((label, what, false)),
+        }
+    }
+}
+
 fn fill_metrics(exp: &mut Experiment, results: &[TransformCounts], fine_only: bool) {
     for r in results {
         let l = r.transform.label();
         let c = &r.identification;
-        exp.metrics.insert(format!("{l}/queries"), c.queries as f64);
+        exp.metrics
+            .insert(keys::count(&l, "queries"), c.queries as f64);
         let mut put = |name: &str, v: u64, of: u64| {
-            exp.metrics.insert(format!("{l}/{name}"), v as f64);
-            exp.metrics.insert(format!("{l}/{name}_rate"), rate(v, of));
+            exp.metrics.insert(keys::count(&l, name), v as f64);
+            exp.metrics.insert(keys::rate(&l, name), rate(v, of));
         };
         put("upper_bound", c.upper_bound, c.queries);
         put("same_patch", c.same_patch, c.queries);
@@ -937,9 +973,10 @@ fn fill_curves(
     }
 }
 
-/// The paper's model name for a zoo model with `removed` top-variance dimensions deleted, if the study has it.
-pub fn paper_model(zoo_name: &str, removed: usize) -> Option<&'static str> {
-    let m = PAPER_MODELS.iter().find(|(z, _)| *z == zoo_name)?.1;
+/// The paper's model name in the identification numbers for a model the study calls `paper_model`, with
+/// `removed` top-variance dimensions deleted, if the study has it.
+pub fn paper_model(paper_model: Option<&str>, removed: usize) -> Option<&'static str> {
+    let m = *PAPER_MODELS.iter().find(|m| Some(**m) == paper_model)?;
     match (m, removed) {
         (m, 0) => Some(m),
         ("mae", PAPER_MAE_REMOVED) => Some("mae_minus_200"),
@@ -947,10 +984,7 @@ pub fn paper_model(zoo_name: &str, removed: usize) -> Option<&'static str> {
     }
 }
 
-fn link_paper(exp: &mut Experiment, results: &[TransformCounts], zoo_name: &str, removed: usize) {
-    let Some(pm) = paper_model(zoo_name, removed) else {
-        return;
-    };
+fn link_paper(exp: &mut Experiment, results: &[TransformCounts], pm: &str) {
     for r in results
         .iter()
         .filter(|r| r.transform.kind == TransformKind::Rotate)
@@ -963,111 +997,4 @@ fn link_paper(exp: &mut Experiment, results: &[TransformCounts], zoo_name: &str,
             );
         }
     }
-}
-
-/// Build the configuration from the command line.
-pub fn config_from_args(
-    args: &IdentificationArgs,
-    knn_device: Option<Device>,
-) -> Result<IdentificationConfig> {
-    let dataset = match args.dataset {
-        DatasetArg::Fair1m => IdDataset::Fair1m {
-            root: args
-                .data_root
-                .clone()
-                .context("--data-root is required for --dataset fair1m")?,
-            per_class: args.per_class,
-            selection_seed: args.seed,
-        },
-        DatasetArg::Synthetic => {
-            let mut bench = TransformBenchConfig::default();
-            bench.scene.seed = args.synthetic_seed;
-            IdDataset::Synthetic {
-                bench,
-                scenes: args.scenes,
-            }
-        }
-    };
-    let mut cfg = IdentificationConfig::new(dataset);
-    cfg.transforms = parse_transforms(&args.transform, &args.levels)?;
-    cfg.layer = args.layer;
-    cfg.exclude_same_tile = args.exclude_same_tile;
-    cfg.remove_top_variance = args.remove_top_variance;
-    cfg.noise_seed = args.seed;
-    cfg.device_batch = args.run.device_batch.max(1);
-    cfg.knn_device = knn_device;
-    Ok(cfg)
-}
-
-/// One line: tiles, queries and the same-patch / same-class rates per transformation.
-pub fn summary_line(exp: &Experiment) -> String {
-    let m = |k: &str| exp.metrics.get(k).copied().unwrap_or(f64::NAN);
-    let mut parts = Vec::new();
-    let mut labels: Vec<&str> = exp
-        .metrics
-        .keys()
-        .filter_map(|k| k.strip_suffix("/same_patch_rate"))
-        .filter(|k| !k.contains('/'))
-        .collect();
-    labels.sort_by_key(|l| {
-        exp.protocol
-            .get("transforms")
-            .and_then(|v| v.as_array())
-            .and_then(|a| a.iter().position(|x| x == l))
-    });
-    for l in labels {
-        parts.push(format!(
-            "{l} {:.1}/{:.1}%",
-            100.0 * m(&format!("{l}/same_patch_rate")),
-            100.0 * m(&format!("{l}/same_fine_rate"))
-        ));
-    }
-    format!(
-        "{}: {} tiles, {} queries; same patch/same class: {}",
-        exp.name,
-        m("tiles"),
-        m("query_positions"),
-        parts.join(", ")
-    )
-}
-
-/// Run `eval identification`.
-pub fn run(args: &IdentificationArgs) -> Result<()> {
-    let device = args.run.backend.device()?;
-    let model = args.model.load(&device)?;
-    let knn_device = (args.run.backend != Backend::Flex).then(|| device.clone());
-    let cfg = config_from_args(args, knn_device)?;
-    if let Some(p) = &args.data_root
-        && !p.is_dir()
-    {
-        bail!("--data-root {} is not a directory", p.display());
-    }
-    let store = args.run.open_store(&args.out)?;
-    let t0 = Instant::now();
-    let exp = evaluate(&cfg, &model, store.as_ref())?;
-    let mut info = args.run.backend.run_info();
-    if let Some(Value::Object(t)) = exp.protocol.get("timings_s") {
-        info.stages = t
-            .iter()
-            .map(|(k, v)| StageTiming {
-                name: k.clone(),
-                seconds: v.as_f64().unwrap_or(0.0),
-            })
-            .collect();
-    }
-    info.stages.push(StageTiming {
-        name: "total".into(),
-        seconds: t0.elapsed().as_secs_f64(),
-    });
-    info.extra
-        .insert("weights".into(), json!(args.model.weights_label()));
-    info.update_peak_memory();
-    let line = summary_line(&exp);
-    let mut results = Results::new(info);
-    results.experiments.push(exp);
-    results
-        .save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("{line} → {}", args.out.display());
-    Ok(())
 }

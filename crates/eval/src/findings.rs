@@ -13,6 +13,11 @@ use std::fmt::Write as _;
 
 use patchlens_report::Experiment;
 
+use crate::identification::keys as id_keys;
+use crate::segmentation::ProbeKind;
+use crate::segmentation::keys as seg_keys;
+use crate::variance::keys as var_keys;
+
 /// Group of a model for the claims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
@@ -117,30 +122,28 @@ fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
         let f = by.entry(e.model.zoo_name.clone()).or_default();
         f.family = e.model.family.clone();
         let m = &e.metrics;
-        if e.name.contains("/summary/") {
+        if seg_keys::is_summary_experiment(&e.name) {
             // Summary rows of the k-NN vs linear experiments: `knn/<split>` and `linear/<split>`.
             for (k, &v) in m {
-                if let Some(split) = k.strip_prefix("knn/") {
-                    f.knn.push(v);
-                    if let Some(&l) = m.get(&format!("linear/{split}")) {
-                        f.gap.push(l - v);
+                match seg_keys::parse_summary(k) {
+                    Some((ProbeKind::Knn, split)) => {
+                        f.knn.push(v);
+                        if let Some(&l) = m.get(&seg_keys::summary(ProbeKind::Linear, split)) {
+                            f.gap.push(l - v);
+                        }
                     }
-                } else if k.starts_with("linear/") {
-                    f.linear.push(v);
+                    Some((ProbeKind::Linear, _)) => f.linear.push(v),
+                    None => {}
                 }
             }
         }
-        if let Some(&s) = m.get("variance_share_top10") {
+        if let Some(&s) = m.get(&var_keys::share_top(10)) {
             f.top10_share.push(s);
         }
-        if let Some(&base) = m.get("knn_miou/remove0") {
+        if let Some(&base) = m.get(&var_keys::point("knn", "remove0")) {
             let best = m
                 .iter()
-                .filter(|(k, _)| {
-                    k.strip_prefix("knn_miou/remove")
-                        .and_then(|n| n.parse::<usize>().ok())
-                        .is_some_and(|n| n > 0)
-                })
+                .filter(|(k, _)| var_keys::parse_knn_removal(k).is_some_and(|n| n > 0))
                 .map(|(_, &v)| v)
                 .fold(f64::NEG_INFINITY, f64::max);
             if best.is_finite() {
@@ -149,13 +152,16 @@ fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
         }
         let sp: Vec<f64> = m
             .iter()
-            .filter(|(k, _)| k.ends_with("/same_patch_rate") && !k.contains("retrieval/"))
+            .filter(|(k, _)| {
+                id_keys::parse_rate(k)
+                    .is_some_and(|(_, what, retrieval)| what == "same_patch" && !retrieval)
+            })
             .map(|(_, &v)| v)
             .collect();
         if let Some(x) = mean(&sp) {
             f.same_patch.push(x);
         }
-        if let Some(&x) = m.get("same_instance_mean") {
+        if let Some(&x) = m.get(crate::tracking::keys::SAME_INSTANCE_MEAN) {
             f.same_instance.push(x);
         }
     }

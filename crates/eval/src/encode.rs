@@ -1,0 +1,448 @@
+//! Where patch tokens come from: a [`Backbone`] (batched on its device, cached in the feature store) or
+//! features computed elsewhere ([`FeatureDir`]). Every experiment asks a [`TokenSource`] for the tokens
+//! of one image at a time.
+//!
+//! With a backbone ([`ModelTokens`]), one image's tiles (already preprocessed, `[3, H, W]` planar f32
+//! each) are encoded in device batches in one pass for all requested layers, and each (image, layer) is
+//! stored as one shard `features [tiles·rows·cols, D]` keyed by (model, weights sha256, layer,
+//! preprocessing description, dataset, image id). Re-runs read the shards; an interrupted run resumes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use patchlens_report::ModelInfo;
+use patchlens_store::{FeatureStore, KeySpec, Shard, ShardKey};
+use patchlens_vit::{Device, Family, Tensor, TensorData};
+
+use crate::error::{Context, EvalError, Result, bail, ensure, err};
+use crate::model::{Backbone, InputNorm};
+
+/// Features of one image for one layer.
+#[derive(Clone, Debug)]
+pub struct ImageFeatures {
+    /// Token grid rows per tile.
+    pub rows: usize,
+    /// Token grid columns per tile.
+    pub cols: usize,
+    /// Width D.
+    pub dim: usize,
+    /// `[tiles · rows · cols, D]`, tiles in the given order, tokens row-major within a tile.
+    pub features: Vec<f32>,
+}
+
+/// One image of a dataset, as a token source sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageRequest<'a> {
+    /// Dataset / split tag (`camvid/train`, `synthetic/train-seed0`, `davis2017`): a cache-key part and
+    /// the folder of precomputed features.
+    pub dataset: &'a str,
+    /// Canonical description of the preprocessing (a cache-key part; recorded with precomputed features).
+    pub preprocessing: &'a str,
+    /// Image id, unique within `dataset`.
+    pub image_id: &'a str,
+    /// Model input height of every tile.
+    pub height: usize,
+    /// Model input width of every tile.
+    pub width: usize,
+    /// Whether computed tokens are worth caching (false for inputs read once, e.g. degraded copies).
+    pub cache: bool,
+}
+
+/// Produces the model input of an image on demand: one `[3, H, W]` planar normalised tile each.
+pub type TileFn<'a> = dyn FnMut() -> Result<Vec<Vec<f32>>> + 'a;
+
+/// A source of patch tokens: what every experiment needs to know about "the model".
+pub trait TokenSource {
+    /// The model as recorded in results.
+    fn info(&self) -> ModelInfo;
+    /// Name (results, file names).
+    fn name(&self) -> &str;
+    /// Checkpoint family (decides e.g. the linear probe's BatchNorm for MAE-type models).
+    fn family(&self) -> Family;
+    /// Patch size in pixels.
+    fn patch_size(&self) -> usize;
+    /// Number of layers (blocks).
+    fn depth(&self) -> usize;
+    /// Token width D.
+    fn embed_dim(&self) -> usize;
+    /// Native input side of the model (its position grid times the patch size).
+    fn native_size(&self) -> usize;
+    /// Input normalisation the tiles must have.
+    fn norm(&self) -> InputNorm;
+    /// The study's name for the model in its published numbers, if any.
+    fn paper_model(&self) -> Option<&str>;
+    /// Device for probes (linear-probe training, device k-NN); `Device::flex()` means the host paths.
+    fn device(&self) -> Device;
+    /// Tokens of one image at `layers` (`tiles` runs only when they must be computed).
+    fn tokens(
+        &self,
+        image: &ImageRequest<'_>,
+        layers: &[usize],
+        tiles: &mut TileFn<'_>,
+    ) -> Result<BTreeMap<usize, ImageFeatures>>;
+}
+
+/// Tokens from a backbone, batched on its device, cached in `store`.
+pub struct ModelTokens<'a> {
+    /// The model.
+    pub model: &'a Backbone,
+    /// Tiles per forward pass.
+    pub device_batch: usize,
+    /// Feature cache (`None`: no caching).
+    pub store: Option<&'a FeatureStore>,
+}
+
+impl<'a> ModelTokens<'a> {
+    /// `model` with `store` and `device_batch` tiles per forward pass.
+    pub fn new(model: &'a Backbone, store: Option<&'a FeatureStore>, device_batch: usize) -> Self {
+        Self {
+            model,
+            device_batch: device_batch.max(1),
+            store,
+        }
+    }
+
+    fn key(&self, image: &ImageRequest<'_>, layer: usize) -> ShardKey {
+        ShardKey::derive(&KeySpec {
+            model_id: self.model.name.clone(),
+            weights_sha256: self.model.weights_sha256.clone(),
+            layer: layer as u32,
+            preprocessing: image.preprocessing.to_string(),
+            dataset: image.dataset.to_string(),
+            image_ids: vec![image.image_id.to_string()],
+        })
+    }
+
+    /// Encode tiles (each `[3, h, w]`) without caching: per layer `[tiles·rows·cols, D]`.
+    pub fn encode_tiles(
+        &self,
+        tiles: &[Vec<f32>],
+        h: usize,
+        w: usize,
+        layers: &[usize],
+    ) -> Result<BTreeMap<usize, ImageFeatures>> {
+        let vit = &self.model.vit;
+        let p = vit.config.patch_size;
+        let (rows, cols, dim) = (h / p, w / p, vit.config.embed_dim);
+        let mut per_layer: BTreeMap<usize, Vec<f32>> =
+            layers.iter().map(|&l| (l, Vec::new())).collect();
+        for chunk in tiles.chunks(self.device_batch.max(1)) {
+            let b = chunk.len();
+            let mut flat = Vec::with_capacity(b * 3 * h * w);
+            for t in chunk {
+                ensure!(
+                    t.len() == 3 * h * w,
+                    "tile has {} values, expected 3x{h}x{w}",
+                    t.len()
+                );
+                flat.extend_from_slice(t);
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(flat, [b, 3, h, w]), vit.device());
+            let fo = vit.forward_layers(x, layers)?;
+            for lt in fo.layers {
+                let v = lt
+                    .patches
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| err!("reading layer {} tokens: {e:?}", lt.layer))?;
+                per_layer
+                    .get_mut(&lt.layer)
+                    .context("the backbone returned a layer that was not requested")?
+                    .extend(v);
+            }
+        }
+        Ok(per_layer
+            .into_iter()
+            .map(|(l, features)| {
+                (
+                    l,
+                    ImageFeatures {
+                        rows,
+                        cols,
+                        dim,
+                        features,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+impl TokenSource for ModelTokens<'_> {
+    fn info(&self) -> ModelInfo {
+        self.model.info()
+    }
+    fn name(&self) -> &str {
+        &self.model.name
+    }
+    fn family(&self) -> Family {
+        self.model.family
+    }
+    fn patch_size(&self) -> usize {
+        self.model.config().patch_size
+    }
+    fn depth(&self) -> usize {
+        self.model.config().depth
+    }
+    fn embed_dim(&self) -> usize {
+        self.model.config().embed_dim
+    }
+    fn native_size(&self) -> usize {
+        self.model.config().img_size
+    }
+    fn norm(&self) -> InputNorm {
+        self.model.norm
+    }
+    fn paper_model(&self) -> Option<&str> {
+        self.model.paper_model.as_deref()
+    }
+    fn device(&self) -> Device {
+        self.model.device().clone()
+    }
+
+    fn tokens(
+        &self,
+        image: &ImageRequest<'_>,
+        layers: &[usize],
+        tiles: &mut TileFn<'_>,
+    ) -> Result<BTreeMap<usize, ImageFeatures>> {
+        let p = self.patch_size();
+        let (rows, cols, dim) = (image.height / p, image.width / p, self.embed_dim());
+        let mut out = BTreeMap::new();
+        let mut missing = Vec::new();
+        for &l in layers {
+            match self.store.map(|s| s.get(&self.key(image, l))).transpose()? {
+                Some(Some(shard)) if shard.dim() == dim => {
+                    let (features, _, _) = shard.into_parts();
+                    out.insert(
+                        l,
+                        ImageFeatures {
+                            rows,
+                            cols,
+                            dim,
+                            features,
+                        },
+                    );
+                }
+                _ => missing.push(l),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let tiles = tiles()?;
+        let computed = self.encode_tiles(&tiles, image.height, image.width, &missing)?;
+        for (l, feats) in computed {
+            if let Some(store) = self.store.filter(|_| image.cache) {
+                let shard = Shard::new(feats.features.clone(), dim, None)?
+                    .with_metadata("image_id", image.image_id)?
+                    .with_metadata("layer", l.to_string())?;
+                store.put(&self.key(image, l), &shard)?;
+            }
+            out.insert(l, feats);
+        }
+        Ok(out)
+    }
+}
+
+/// The normalisation part of a preprocessing description: `imagenet-norm` for ImageNet's (so cache keys
+/// made before per-model normalisation stay valid), else the values.
+pub fn norm_tag(norm: &InputNorm) -> String {
+    if *norm == InputNorm::default() {
+        "imagenet-norm".into()
+    } else {
+        format!("norm(mean={:?},std={:?})", norm.mean, norm.std)
+    }
+}
+
+/// Metadata key of precomputed feature files: the preprocessing description they were made with.
+pub const META_PREPROCESSING: &str = "preprocessing";
+
+/// Features computed elsewhere (timm, Hugging Face, JAX, or `cargo xtask embed --dataset`), one
+/// safetensors file per image: `<dir>/<dataset tag>/<image id>.safetensors` (the dataset tag of a split,
+/// e.g. `camvid/train`; image ids as the dataset reader names them), holding
+///
+/// * `layer{l}`: float32 `[tiles, rows·cols, D]` (or `[rows·cols, D]` for one tile): the final-norm patch
+///   tokens of layer l (block l followed by the final norm), tiles in the protocol's row-major tile order,
+///   tokens row-major within a tile;
+/// * metadata `preprocessing` (optional): the preprocessing description, checked against the run's.
+///
+/// [`FeatureDir::describe`] states the architecture (patch size, depth, width) the files come from.
+#[derive(Clone, Debug)]
+pub struct FeatureDir {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Name in results.
+    pub name: String,
+    /// Family (linear-probe BatchNorm rule; `dino` when unknown).
+    pub family: Family,
+    /// Patch size the tokens were made with.
+    pub patch_size: usize,
+    /// Layers the files hold at most (1-based; `layer` requests above it are errors).
+    pub depth: usize,
+    /// Token width D.
+    pub embed_dim: usize,
+    /// Native input side (for protocols that scale to it).
+    pub native_size: usize,
+    /// The study's name for the model, if any.
+    pub paper_model: Option<String>,
+}
+
+impl FeatureDir {
+    /// The file of `image` in this folder.
+    pub fn path(&self, image: &ImageRequest<'_>) -> PathBuf {
+        self.dir
+            .join(image.dataset)
+            .join(format!("{}.safetensors", image.image_id))
+    }
+
+    /// Write the features of one image (every layer of `feats`) in this layout, atomically.
+    pub fn write(
+        dir: &Path,
+        image: &ImageRequest<'_>,
+        feats: &BTreeMap<usize, ImageFeatures>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<PathBuf> {
+        let path = dir
+            .join(image.dataset)
+            .join(format!("{}.safetensors", image.image_id));
+        let mut tensors = BTreeMap::new();
+        for (l, f) in feats {
+            let per_tile = f.rows * f.cols;
+            ensure!(
+                per_tile > 0 && f.features.len() % (per_tile * f.dim) == 0,
+                "layer {l}: {} values are not whole tiles of {per_tile} tokens x {}",
+                f.features.len(),
+                f.dim
+            );
+            let tiles = f.features.len() / (per_tile * f.dim);
+            tensors.insert(
+                format!("layer{l}"),
+                (vec![tiles, per_tile, f.dim], f.features.clone()),
+            );
+        }
+        let mut meta = metadata.clone();
+        meta.insert(META_PREPROCESSING.into(), image.preprocessing.to_string());
+        crate::safetensors_io::write_f32(&path, &tensors, meta)?;
+        Ok(path)
+    }
+}
+
+impl TokenSource for FeatureDir {
+    fn info(&self) -> ModelInfo {
+        ModelInfo {
+            zoo_name: self.name.clone(),
+            weights_sha256: None,
+            family: self.family.name().to_string(),
+        }
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn family(&self) -> Family {
+        self.family
+    }
+    fn patch_size(&self) -> usize {
+        self.patch_size
+    }
+    fn depth(&self) -> usize {
+        self.depth
+    }
+    fn embed_dim(&self) -> usize {
+        self.embed_dim
+    }
+    fn native_size(&self) -> usize {
+        self.native_size
+    }
+    fn norm(&self) -> InputNorm {
+        InputNorm::default()
+    }
+    fn paper_model(&self) -> Option<&str> {
+        self.paper_model.as_deref()
+    }
+    fn device(&self) -> Device {
+        Device::flex()
+    }
+
+    fn tokens(
+        &self,
+        image: &ImageRequest<'_>,
+        layers: &[usize],
+        _tiles: &mut TileFn<'_>,
+    ) -> Result<BTreeMap<usize, ImageFeatures>> {
+        let path = self.path(image);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            EvalError::Io {
+                path: path.clone(),
+                source: e,
+            }
+            .context(format!(
+                "precomputed features of image `{}` ({}) not found in {}",
+                image.image_id,
+                image.dataset,
+                self.dir.display()
+            ))
+        })?;
+        let what = || format!("{}", path.display());
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).with_context(what)?;
+        if let Some(p) = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(META_PREPROCESSING))
+            && p != image.preprocessing
+        {
+            bail!(
+                "{}: features were made with preprocessing `{p}`, this run needs `{}`",
+                path.display(),
+                image.preprocessing
+            );
+        }
+        let st = safetensors::SafeTensors::deserialize(&bytes).with_context(what)?;
+        let (rows, cols) = (
+            image.height / self.patch_size,
+            image.width / self.patch_size,
+        );
+        let mut out = BTreeMap::new();
+        for &l in layers {
+            let name = format!("layer{l}");
+            let t = st.tensor(&name).map_err(|_| {
+                err!(
+                    "{}: no tensor `{name}` (has: {})",
+                    path.display(),
+                    st.names().join(", ")
+                )
+            })?;
+            let shape = t.shape().to_vec();
+            let ok_shape = match shape.as_slice() {
+                [n, d] => *n == rows * cols && *d == self.embed_dim,
+                [_, n, d] => *n == rows * cols && *d == self.embed_dim,
+                _ => false,
+            };
+            if t.dtype() != safetensors::Dtype::F32 || !ok_shape {
+                bail!(
+                    "{}: `{name}` must be float32 [tiles, {}, {}] ({rows}x{cols} tokens of width {}), found {:?} {shape:?}",
+                    path.display(),
+                    rows * cols,
+                    self.embed_dim,
+                    self.embed_dim,
+                    t.dtype()
+                );
+            }
+            let features: Vec<f32> = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            out.insert(
+                l,
+                ImageFeatures {
+                    rows,
+                    cols,
+                    dim: self.embed_dim,
+                    features,
+                },
+            );
+        }
+        Ok(out)
+    }
+}

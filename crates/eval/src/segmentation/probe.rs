@@ -1,0 +1,331 @@
+//! The probes of a segmentation experiment on patch-feature matrices: feature transforms fitted on the
+//! gallery (top-variance removal, BatchNorm, standardisation, whitening, PCA), the k-NN classifier
+//! (exact, on the host or on the model's device) and the linear probe (burn, Adam), and the study's §6.3
+//! "BatchNorm from a trained probe".
+
+use patchlens_probe::knn::{self, KnnConfig};
+use patchlens_probe::linear::{self, Labelled, LinearProbeConfig, Selection, SelectionMetric};
+use patchlens_probe::variance::{FeatureTransform, FittedTransform, Whitening};
+use patchlens_probe::{MatRef, Matrix};
+use patchlens_vit::{Device, Family};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Result, bail};
+
+/// Which probe classifies the patches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// Exact k-NN over the gallery of train patches (the study: k = 1, dot product).
+    Knn,
+    /// Softmax regression trained with Adam on the train patches.
+    Linear,
+}
+
+impl ProbeKind {
+    /// `knn` / `linear`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Knn => "knn",
+            ProbeKind::Linear => "linear",
+        }
+    }
+}
+
+/// Linear-probe hyper-parameters (recorded in the results).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinearSettings {
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Epochs.
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+    /// BatchNorm before the head; `None` = on for the MAE family only (the MAE linear-probing recipe).
+    pub batch_norm: Option<bool>,
+    /// Epoch selection.
+    pub selection: Selection,
+    /// Selection criterion.
+    pub selection_metric: SelectionMetric,
+}
+
+impl Default for LinearSettings {
+    /// [`LinearProbeConfig::new`]'s defaults (lr 1e-3, 20 epochs, batch 1024, seed 0, held-out 10 %
+    /// selection on the loss), BatchNorm automatic.
+    fn default() -> Self {
+        let d = LinearProbeConfig::new(2);
+        Self {
+            lr: d.lr,
+            epochs: d.epochs,
+            batch_size: d.batch_size,
+            seed: d.seed,
+            batch_norm: None,
+            selection: d.selection,
+            selection_metric: d.selection_metric,
+        }
+    }
+}
+
+impl LinearSettings {
+    /// The probe crate's config for `n_classes` classes and a model of `family`.
+    pub fn probe_config(&self, n_classes: usize, family: Family) -> LinearProbeConfig {
+        let mut c = LinearProbeConfig::new(n_classes);
+        c.lr = self.lr;
+        c.epochs = self.epochs;
+        c.batch_size = self.batch_size;
+        c.seed = self.seed;
+        c.batch_norm = self.batch_norm.unwrap_or(family == Family::Mae);
+        c.selection = self.selection;
+        c.selection_metric = self.selection_metric;
+        c
+    }
+}
+
+/// A feature normalisation applied after the optional top-variance removal. Written as
+/// `none | bn | standardize | whiten[:EPS] | pca:K` in configs and results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Normalize {
+    /// Unchanged.
+    #[default]
+    None,
+    /// `(x − μ) / sqrt(σ² + 1e-5)` with gallery statistics (BatchNorm1d(affine = False), eval mode).
+    Bn,
+    /// `(x − μ) / σ` with gallery statistics.
+    Standardize,
+    /// ZCA whitening of the gallery covariance with regulariser `eps`.
+    Whiten {
+        /// Added to every eigenvalue.
+        eps: f64,
+    },
+    /// Projection on the top-k principal components of the gallery.
+    Pca {
+        /// Components kept.
+        k: usize,
+    },
+}
+
+/// Default whitening regulariser.
+pub const WHITEN_EPS: f64 = 1e-5;
+
+impl Normalize {
+    /// The probe crate's transform (`None` for [`Normalize::None`]).
+    pub fn transform(self) -> Option<FeatureTransform> {
+        match self {
+            Normalize::None => None,
+            Normalize::Bn => Some(FeatureTransform::BatchNorm {
+                eps: patchlens_probe::variance::BATCH_NORM_EPS,
+            }),
+            Normalize::Standardize => Some(FeatureTransform::Standardize),
+            Normalize::Whiten { eps } => Some(FeatureTransform::Whiten {
+                kind: Whitening::Zca,
+                eps,
+            }),
+            Normalize::Pca { k } => Some(FeatureTransform::Pca { k }),
+        }
+    }
+
+    /// Short label (`none`, `bn`, `standardize`, `whiten`, `pca:K`).
+    pub fn label(self) -> String {
+        match self {
+            Normalize::None => "none".into(),
+            Normalize::Bn => "bn".into(),
+            Normalize::Standardize => "standardize".into(),
+            Normalize::Whiten { eps } if eps == WHITEN_EPS => "whiten".into(),
+            Normalize::Whiten { eps } => format!("whiten:{eps}"),
+            Normalize::Pca { k } => format!("pca:{k}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Normalize {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        parse_normalize(&s)
+    }
+}
+
+impl From<Normalize> for String {
+    fn from(n: Normalize) -> String {
+        n.label()
+    }
+}
+
+/// Parse `none|bn|standardize|whiten[:EPS]|pca:K`.
+pub fn parse_normalize(s: &str) -> std::result::Result<Normalize, String> {
+    let (head, arg) = match s.split_once(':') {
+        Some((h, a)) => (h, Some(a)),
+        None => (s, None),
+    };
+    match (head, arg) {
+        ("none", None) => Ok(Normalize::None),
+        ("bn" | "batchnorm", None) => Ok(Normalize::Bn),
+        ("standardize" | "standardise", None) => Ok(Normalize::Standardize),
+        ("whiten", None) => Ok(Normalize::Whiten { eps: WHITEN_EPS }),
+        ("whiten", Some(e)) => match e.parse::<f64>() {
+            Ok(eps) if eps.is_finite() && eps > 0.0 => Ok(Normalize::Whiten { eps }),
+            _ => Err(format!("bad whitening eps `{e}` in `{s}` (a number > 0)")),
+        },
+        ("pca", Some(k)) => match k.parse::<usize>() {
+            Ok(k) if k > 0 => Ok(Normalize::Pca { k }),
+            _ => Err(format!("bad PCA dimension `{k}` in `{s}` (an integer > 0)")),
+        },
+        ("pca", None) => Err("pca needs the number of components: pca:K".into()),
+        _ => Err(format!(
+            "unknown normalisation `{s}` (none, bn, standardize, whiten[:EPS], pca:K)"
+        )),
+    }
+}
+
+/// Gallery and queries after [`transform_features`]; `None` when no transform was asked for (use the
+/// original matrices, no copy is made).
+pub type Transformed = Option<(Matrix, Matrix)>;
+
+/// Fit the removal (`remove_top`, indices from the gallery variance) and then `normalize` on the gallery,
+/// and apply both to gallery and queries. Returns the transformed pair (`None` if nothing was asked for)
+/// and a description for results.
+pub fn transform_features(
+    gallery: MatRef<'_>,
+    queries: MatRef<'_>,
+    remove_top: usize,
+    normalize: Normalize,
+) -> Result<(Transformed, serde_json::Value)> {
+    let d = gallery.cols();
+    if remove_top >= d {
+        bail!(
+            "--remove-top-variance {remove_top} would delete every one of the {d} feature dimensions"
+        );
+    }
+    let mut desc = serde_json::Map::new();
+    desc.insert("remove_top_variance".into(), remove_top.into());
+    desc.insert("normalize".into(), normalize.label().into());
+    let mut cur: Transformed = None;
+    if remove_top > 0 {
+        let fitted = FeatureTransform::RemoveTopVariance { n: remove_top }.fit(gallery)?;
+        desc.insert(
+            "removed_columns".into(),
+            serde_json::to_value(fitted.removed_columns())?,
+        );
+        cur = Some((fitted.apply(gallery)?, fitted.apply(queries)?));
+    }
+    if let Some(t) = normalize.transform() {
+        let (g, q) = match &cur {
+            Some((g, q)) => (g.view(), q.view()),
+            None => (gallery, queries),
+        };
+        let fitted: FittedTransform = t.fit(g)?;
+        cur = Some((fitted.apply(g)?, fitted.apply(q)?));
+    }
+    let dim_after = cur.as_ref().map_or(d, |(g, _)| g.cols());
+    desc.insert("dim_after".into(), dim_after.into());
+    Ok((cur, serde_json::Value::Object(desc)))
+}
+
+/// Whether the k-NN search runs on the host (the flex CPU device) rather than on `device`.
+pub fn knn_on_host(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
+/// k-NN predictions (raw label ids) of `queries` from `gallery` with labels `gallery_labels < n_classes`.
+/// The GEMM runs on the host for the flex device and on `device` otherwise.
+pub fn knn_predict(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    n_classes: usize,
+    cfg: &KnnConfig,
+    device: &Device,
+) -> Result<Vec<u32>> {
+    let nb = if knn_on_host(device) {
+        knn::search(gallery, queries, &cfg.search)?
+    } else {
+        knn::search_on_device(device, gallery, queries, &cfg.search)?
+    };
+    Ok(knn::vote(
+        &nb,
+        gallery_labels,
+        n_classes,
+        cfg.vote,
+        cfg.search.similarity,
+    )?)
+}
+/// Train the linear probe on gallery `[n, D]` with its labels; the queries `[m, D]` and their labels are
+/// the reported set (used only by the reported-val-set selection).
+fn train_linear(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    query_labels: &[u32],
+    cfg: &LinearProbeConfig,
+    device: &Device,
+) -> Result<linear::LinearProbe> {
+    Ok(linear::train(
+        device,
+        Labelled {
+            x: gallery,
+            labels: gallery_labels,
+        },
+        Some(Labelled {
+            x: queries,
+            labels: query_labels,
+        }),
+        cfg,
+    )?)
+}
+
+/// Train a linear probe on `gallery` (+ labels) and predict `queries`. `val` (the test patches and
+/// labels) is passed for the study's [`linear::Selection::ReportedValSet`]. Returns the predictions and
+/// a record of the training (config, best epoch, sample counts, per-epoch history).
+pub fn linear_predict(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    query_labels: &[u32],
+    cfg: &LinearProbeConfig,
+    device: &Device,
+) -> Result<(Vec<u32>, serde_json::Value)> {
+    let probe = train_linear(gallery, gallery_labels, queries, query_labels, cfg, device)?;
+    let preds = probe.head.predict(queries)?;
+    let rec = serde_json::json!({
+        "config": probe.config,
+        "best_epoch": probe.best_epoch,
+        "n_train": probe.n_train,
+        "n_selection": probe.n_selection,
+        "n_ignored": probe.n_ignored,
+        "history": probe.history,
+    });
+    Ok((preds, rec))
+}
+
+/// The study's §6.3 "BatchNorm instead of removal": train a linear probe **with** BatchNorm1d(affine = False)
+/// on the gallery (`cfg` with `batch_norm` forced on; `queries` are used only by the reported-val-set
+/// selection) and return its running-statistics normalisation `(x − running_mean) / sqrt(running_var + ε)`
+/// as a fitted transform for gallery `[n, D]` and queries `[m, D]`, plus a record of the probe.
+pub fn probe_batch_norm(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    query_labels: &[u32],
+    cfg: &LinearProbeConfig,
+    device: &Device,
+) -> Result<(FittedTransform, serde_json::Value)> {
+    let mut c = cfg.clone();
+    c.batch_norm = true;
+    let probe = train_linear(gallery, gallery_labels, queries, query_labels, &c, device)?;
+    let bn = probe
+        .head
+        .bn
+        .as_ref()
+        .context("the BatchNorm linear probe returned no BatchNorm statistics")?;
+    let t = FittedTransform::batch_norm_from_stats(&bn.mean, &bn.var, bn.eps)?;
+    let rec = serde_json::json!({
+        "source": "running statistics of a trained linear probe with BatchNorm1d(affine=False) (protocol 6.3)",
+        "config": probe.config,
+        "best_epoch": probe.best_epoch,
+        "n_train": probe.n_train,
+    });
+    Ok((t, rec))
+}
