@@ -48,17 +48,21 @@ pub enum DataError {
     },
     /// A label map holds an id outside the dataset's label range.
     #[error(
-        "{dataset}: label file {path} holds id {value} ({count} pixel(s)) outside the valid ids {valid}"
+        "{dataset}: label file {path} holds id {value} ({count} pixel(s), the first at x={x}, y={y}) outside the valid ids {valid}"
     )]
     LabelOutOfRange {
         /// Dataset name.
         dataset: &'static str,
         /// The label file.
         path: PathBuf,
-        /// The first offending value found.
+        /// The smallest offending value.
         value: u8,
         /// How many pixels hold that value.
         count: u64,
+        /// Column of the first pixel (row-major order) holding `value`.
+        x: usize,
+        /// Row of that pixel.
+        y: usize,
         /// The valid ids, described (e.g. `0..=33`, `{0, 255}`).
         valid: String,
     },
