@@ -17,6 +17,17 @@ pub enum DataError {
         /// Every missing path.
         missing: Vec<PathBuf>,
     },
+    /// Files of a dataset break its layout rules (two files with one stem, a mask that is not
+    /// single-channel, ...). *All* problems found are listed, each with its file.
+    #[error("{dataset}: {} layout problem(s) under {root}:\n{}", problems.len(), list_problems(problems))]
+    Layout {
+        /// Dataset name.
+        dataset: &'static str,
+        /// The dataset root.
+        root: PathBuf,
+        /// `(file, what is wrong)` per problem.
+        problems: Vec<(PathBuf, String)>,
+    },
     /// A directory could not be listed or a file could not be read.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -29,7 +40,7 @@ pub enum DataError {
     /// An image or label file could not be decoded (unreadable, truncated, wrong format).
     #[error("cannot read {what} {path}: {source}")]
     Image {
-        /// "image" or "label".
+        /// "image", "label" or "output" (a file being written).
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -132,6 +143,14 @@ fn list_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
         .map(|p| format!("  {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn list_problems(problems: &[(PathBuf, String)]) -> String {
+    problems
+        .iter()
+        .map(|(p, why)| format!("  {}: {why}", p.display()))
         .collect::<Vec<_>>()
         .join("\n")
 }
