@@ -283,11 +283,14 @@ impl Davis {
         if let Some(&(value, count)) = bad.first()
             && self.check == LabelCheck::Strict
         {
+            let (x, y) = crate::sample::first_pixel(&mask, value);
             return Err(DataError::LabelOutOfRange {
                 dataset: dataset_name(self.version),
                 path: e.annotation.clone(),
                 value,
                 count,
+                x,
+                y,
                 valid: match self.version {
                     DavisVersion::Davis2016 => "{0, 255}".to_owned(),
                     DavisVersion::Davis2017 => {

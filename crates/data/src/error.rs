@@ -17,6 +17,17 @@ pub enum DataError {
         /// Every missing path.
         missing: Vec<PathBuf>,
     },
+    /// Files of a dataset break its layout rules (two files with one stem, a mask that is not
+    /// single-channel, ...). *All* problems found are listed, each with its file.
+    #[error("{dataset}: {} layout problem(s) under {root}:\n{}", problems.len(), list_problems(problems))]
+    Layout {
+        /// Dataset name.
+        dataset: &'static str,
+        /// The dataset root.
+        root: PathBuf,
+        /// `(file, what is wrong)` per problem.
+        problems: Vec<(PathBuf, String)>,
+    },
     /// A directory could not be listed or a file could not be read.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -29,7 +40,7 @@ pub enum DataError {
     /// An image or label file could not be decoded (unreadable, truncated, wrong format).
     #[error("cannot read {what} {path}: {source}")]
     Image {
-        /// "image" or "label".
+        /// "image", "label" or "output" (a file being written).
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -48,17 +59,21 @@ pub enum DataError {
     },
     /// A label map holds an id outside the dataset's label range.
     #[error(
-        "{dataset}: label file {path} holds id {value} ({count} pixel(s)) outside the valid ids {valid}"
+        "{dataset}: label file {path} holds id {value} ({count} pixel(s), the first at x={x}, y={y}) outside the valid ids {valid}"
     )]
     LabelOutOfRange {
         /// Dataset name.
         dataset: &'static str,
         /// The label file.
         path: PathBuf,
-        /// The first offending value found.
+        /// The smallest offending value.
         value: u8,
         /// How many pixels hold that value.
         count: u64,
+        /// Column of the first pixel (row-major order) holding `value`.
+        x: usize,
+        /// Row of that pixel.
+        y: usize,
         /// The valid ids, described (e.g. `0..=33`, `{0, 255}`).
         valid: String,
     },
@@ -128,6 +143,14 @@ fn list_paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
         .map(|p| format!("  {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn list_problems(problems: &[(PathBuf, String)]) -> String {
+    problems
+        .iter()
+        .map(|(p, why)| format!("  {}: {why}", p.display()))
         .collect::<Vec<_>>()
         .join("\n")
 }

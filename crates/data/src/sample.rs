@@ -54,7 +54,7 @@ pub struct SegSample {
 /// A lazily loaded list of segmentation items (paths only) with the dataset's label rules.
 #[derive(Clone, Debug)]
 pub struct SegmentationSplit {
-    /// Dataset name (`cityscapes`, `ade20k`, `camvid`).
+    /// Dataset name (`cityscapes`, `ade20k`, `camvid`, `folder`).
     pub dataset: &'static str,
     /// Split or pool name (e.g. `set4_72`, `validation`, `train`).
     pub split: String,
@@ -62,9 +62,11 @@ pub struct SegmentationSplit {
     pub root: PathBuf,
     /// The items, in the split's canonical order.
     pub entries: Vec<SegEntry>,
-    /// Largest valid label id (Cityscapes 33, ADE20K 150, CamVid 11).
+    /// Largest valid label id (Cityscapes 33, ADE20K 150, CamVid 11, a folder dataset of `K` classes
+    /// `K − 1`); `ignore_label` is valid too.
     pub label_max: u8,
-    /// The id out-of-range pixels are replaced with under [`LabelCheck::CountAndReplace`].
+    /// The void / ignore id: always a valid label value (also above `label_max`: the folder layout's 255),
+    /// and the id out-of-range pixels are replaced with under [`LabelCheck::CountAndReplace`].
     pub ignore_label: u8,
     /// Label-range policy.
     pub check: LabelCheck,
@@ -176,11 +178,12 @@ pub fn read_label(path: &Path) -> Result<ImageU8> {
     })
 }
 
-/// Check every value of `label` against `0..=max`.
+/// Check every value of `label` against the valid ids `0..=max` and `ignore`.
 ///
-/// Under [`LabelCheck::Strict`] the first out-of-range value is an error naming the file, the value and
-/// its pixel count. Under [`LabelCheck::CountAndReplace`] offending pixels are replaced by `ignore` and
-/// the counts per value are returned.
+/// `ignore` is always valid, also when it lies above `max` (the folder layout: classes `0..=K−1`, ignore
+/// 255). Under [`LabelCheck::Strict`] the smallest invalid value is an error naming the file, the value,
+/// its pixel count and the first pixel holding it. Under [`LabelCheck::CountAndReplace`] offending pixels
+/// are replaced by `ignore` and the counts per value are returned.
 pub fn check_label_range(
     dataset: &'static str,
     path: &Path,
@@ -197,7 +200,7 @@ pub fn check_label_range(
         .iter()
         .enumerate()
         .skip(max as usize + 1)
-        .filter(|(_, c)| **c > 0)
+        .filter(|&(v, c)| *c > 0 && v != ignore as usize)
         .map(|(v, c)| (v as u8, *c))
         .collect();
     if bad.is_empty() {
@@ -206,12 +209,19 @@ pub fn check_label_range(
     match check {
         LabelCheck::Strict => {
             let (&value, &count) = bad.iter().next().expect("non-empty");
+            let (x, y) = first_pixel(label, value);
             Err(DataError::LabelOutOfRange {
                 dataset,
                 path: path.to_path_buf(),
                 value,
                 count,
-                valid: format!("0..={max}"),
+                x,
+                y,
+                valid: if ignore > max {
+                    format!("0..={max} and {ignore} (ignore)")
+                } else {
+                    format!("0..={max}")
+                },
             })
         }
         LabelCheck::CountAndReplace => {
@@ -223,6 +233,13 @@ pub fn check_label_range(
             Ok(bad)
         }
     }
+}
+
+/// `(x, y)` of the first pixel (row-major) of a 1-channel map holding `value`; `(0, 0)` if none does.
+pub(crate) fn first_pixel(label: &ImageU8, value: u8) -> (usize, usize) {
+    let i = label.data.iter().position(|&v| v == value).unwrap_or(0) / label.channels.max(1);
+    let w = label.width.max(1);
+    (i % w, i / w)
 }
 
 /// Error listing every path of `paths` that does not exist as a file (nothing if all exist).

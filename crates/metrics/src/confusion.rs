@@ -7,6 +7,9 @@
 //! This `K × (K+1)` matrix holds everything cityscapesScripts' `34 × 34` matrix contributes to the scores:
 //! for class `c`, TP = `C[c][c]`, FN = row sum − TP (including predicted void), FP = column sum − TP over the
 //! evaluation rows only (ground-truth void predicted as `c` is not a false positive).
+//!
+//! A space's [`IgnoreAlias`](crate::labels::IgnoreAlias) value (the folder layout's 255) is counted exactly
+//! like the void raw id it stands for, in ground truth and in predictions.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -17,6 +20,9 @@ use crate::segmap::LabelMap;
 
 /// Pixels per parallel chunk when one image is accumulated.
 const CHUNK: usize = 1 << 18;
+
+/// Lookup-table entry of a value between the raw ids and an [`crate::labels::IgnoreAlias`] value: invalid.
+const NOT_A_LABEL: u16 = u16::MAX;
 
 /// A label value that can be looked up in a label space (`u8`, `u16`, `u32`).
 pub trait RawLabel: Copy + Send + Sync {
@@ -77,11 +83,18 @@ impl ConfusionMatrix {
     /// An empty matrix over `space`.
     pub fn new(space: &LabelSpace) -> Self {
         let k = space.num_classes();
-        let lut = space
+        let mut lut: Vec<u16> = space
             .raw_to_eval
             .iter()
             .map(|e| e.unwrap_or(k as u16))
             .collect();
+        if let Some(a) = space.ignore_alias {
+            let (value, raw) = (a.value as usize, a.raw as usize);
+            if lut.len() <= value {
+                lut.resize(value + 1, NOT_A_LABEL);
+            }
+            lut[value] = lut[raw];
+        }
         Self {
             space: space.clone(),
             lut,
@@ -202,12 +215,12 @@ impl ConfusionMatrix {
         for (&p, &g) in pred.iter().zip(gt) {
             let (p, g) = (p.raw(), g.raw());
             let gi = match lut.get(g as usize) {
-                Some(&gi) => gi as usize,
-                None => return Err(self.out_of_range("ground truth", g)),
+                Some(&gi) if gi != NOT_A_LABEL => gi as usize,
+                _ => return Err(self.out_of_range("ground truth", g)),
             };
             let pi = match lut.get(p as usize) {
-                Some(&pi) => pi as usize,
-                None => return Err(self.out_of_range("prediction", p)),
+                Some(&pi) if pi != NOT_A_LABEL => pi as usize,
+                _ => return Err(self.out_of_range("prediction", p)),
             };
             if gi < k {
                 counts[gi * cols + pi] += 1;
@@ -222,6 +235,11 @@ impl ConfusionMatrix {
             what,
             value,
             max: self.space.num_raw() as u32 - 1,
+            ignore: self
+                .space
+                .ignore_alias
+                .map(|a| a.value)
+                .filter(|&v| v as usize >= self.space.num_raw()),
         }
     }
 

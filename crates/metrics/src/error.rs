@@ -19,7 +19,8 @@ pub enum MetricsError {
     },
     /// A label value that is not a raw id of the label space.
     #[error(
-        "{what}: label {value} is outside the label space `{space}` (valid raw ids are 0..={max})"
+        "{what}: label {value} is outside the label space `{space}` (valid raw ids are 0..={max}{})",
+        alias_note(*ignore)
     )]
     LabelOutOfRange {
         /// The label space's name (e.g. "cityscapes").
@@ -30,6 +31,8 @@ pub enum MetricsError {
         value: u32,
         /// The largest valid raw id.
         max: u32,
+        /// The space's ignore value outside the raw ids ([`crate::labels::IgnoreAlias`]), also valid.
+        ignore: Option<u32>,
     },
     /// Two confusion matrices over different label spaces were merged.
     #[error("cannot merge confusion matrices over label spaces `{a}` and `{b}`")]
@@ -82,6 +85,12 @@ pub enum MetricsError {
         /// The colour type found.
         found: String,
     },
+}
+
+fn alias_note(ignore: Option<u32>) -> String {
+    ignore
+        .map(|v| format!(", and {v} = ignore"))
+        .unwrap_or_default()
 }
 
 /// Shorthand for `Result<T, MetricsError>`.

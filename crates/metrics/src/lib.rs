@@ -1,7 +1,8 @@
 //! patchlens-metrics: the evaluation metrics of the patchlens study, on plain arrays (no model, no burn).
 //!
-//! - [`labels`]: label spaces as data (Cityscapes 34 labelIds → 19 classes, ADE20K 150, CamVid 11), with
-//!   ignore ids, categories, absent-class policy and palettes.
+//! - [`labels`]: label spaces as data (Cityscapes 34 labelIds → 19 classes, ADE20K 150, CamVid 11, a
+//!   folder dataset's `K` classes with ignore 255), with ignore ids, categories, absent-class policy and
+//!   palettes.
 //! - [`confusion`]: a streaming `u64` confusion matrix ([`ConfusionMatrix`]) with IoU per class, mIoU, pixel
 //!   accuracy and category IoU, replicating cityscapesScripts' `evalPixelLevelSemanticLabeling` semantics
 //!   (predicted void = wrong, NaN for classes absent from ground truth and prediction) and the CSAILVision
@@ -29,7 +30,7 @@ pub use davis::{
     evaluate_semisupervised_sequence, jaccard, statistics,
 };
 pub use error::{MetricsError, Result};
-pub use labels::{AbsentClassPolicy, Category, LabelSpace};
+pub use labels::{AbsentClassPolicy, Category, IgnoreAlias, LabelSpace};
 pub use retrieval::{
     FAIR1M_STUDY_SUPERCATEGORY, MissingCorrespondence, RetrievalCounts, RetrievalInput,
     non_background_positions, retrieval_counts,
