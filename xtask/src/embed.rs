@@ -51,6 +51,9 @@ pub struct EmbedArgs {
     /// Split or pool (with --dataset), e.g. `train`, `set4_72`.
     #[arg(long)]
     pub split: Option<String>,
+    /// Folder datasets: tiling options KEY=VALUE (as `eval segmentation --protocol`).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub protocol: Vec<String>,
     /// Model input size HxW (multiples of the patch size); default 224x224.
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(usize, usize)>,
@@ -266,7 +269,7 @@ fn embed_split(
         .clone()
         .context("--dataset needs --data-root")?;
     let split = args.split.clone().context("--dataset needs --split")?;
-    let source = crate::eval::seg_source(dataset, root, 0);
+    let source = crate::eval::seg_source(dataset, root, 0, &args.protocol)?;
     let tokens = ModelTokens::new(model, None, args.device_batch);
     let spec = source.tile_spec(&tokens)?;
     let (s, tag) = source.open(&split)?;

@@ -61,6 +61,9 @@ pub enum SegDatasetArg {
     Ade20k,
     /// CamVid, SegNet layout (ids 0–11; 11 = void, ignored).
     Camvid,
+    /// The generic folder layout: images/{train,test}/*.{png,jpg}, masks/{train,test}/*.png (class index
+    /// per pixel, 255 = ignore), classes.txt; tiling from --protocol.
+    Folder,
     /// The synthetic scenes (written under --data-root; seed --synthetic-seed).
     Synthetic,
 }
@@ -88,6 +91,11 @@ pub struct SegDataArgs {
     /// Synthetic scenes: seed.
     #[arg(long, default_value_t = 0)]
     pub synthetic_seed: u64,
+    /// Folder datasets: a tiling option KEY=VALUE (repeatable): resize=WxH|none, tile=PX,
+    /// tile_grid=ROWSxCOLS|fit, input=PX, image_resample / tile_resample=nearest_exact|linear|cubic|area,
+    /// order=normalize_then_resize|resize_then_normalize. Default: the ADE20K / CamVid protocol.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub protocol: Vec<String>,
     /// Read patch tokens from this folder (`<dir>/<dataset>/<split folder>/<image id>.safetensors`, tensors
     /// `layer<L>` [tiles, rows·cols, D], as `cargo xtask embed --dataset` writes them) instead of running
     /// the model; `--model` names the architecture they come from.
@@ -95,22 +103,46 @@ pub struct SegDataArgs {
     pub features: Option<PathBuf>,
 }
 
-/// The segmentation source of a command-line dataset.
-pub fn seg_source(dataset: SegDatasetArg, root: PathBuf, synthetic_seed: u64) -> SegSource {
-    match dataset {
+/// The segmentation source of a command-line dataset (`protocol`: folder tiling options `KEY=VALUE`).
+pub fn seg_source(
+    dataset: SegDatasetArg,
+    root: PathBuf,
+    synthetic_seed: u64,
+    protocol: &[String],
+) -> Result<SegSource> {
+    if dataset != SegDatasetArg::Folder && !protocol.is_empty() {
+        bail!("--protocol applies to --dataset folder only");
+    }
+    Ok(match dataset {
         SegDatasetArg::Cityscapes => SegSource::Cityscapes { root },
         SegDatasetArg::Ade20k => SegSource::Ade20k { root },
         SegDatasetArg::Camvid => SegSource::Camvid { root },
+        SegDatasetArg::Folder => {
+            let mut p = patchlens_data::folder::FolderProtocol::default();
+            for kv in protocol {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--protocol `{kv}`: expected KEY=VALUE"))?;
+                p.set(k.trim(), v)
+                    .with_context(|| format!("--protocol `{kv}`"))?;
+            }
+            SegSource::Folder { root, protocol: p }
+        }
         SegDatasetArg::Synthetic => SegSource::Synthetic {
             root,
             seed: synthetic_seed,
         },
-    }
+    })
 }
 
 impl SegDataArgs {
-    fn source(&self) -> SegSource {
-        seg_source(self.dataset, self.data_root.clone(), self.synthetic_seed)
+    fn source(&self) -> Result<SegSource> {
+        seg_source(
+            self.dataset,
+            self.data_root.clone(),
+            self.synthetic_seed,
+            &self.protocol,
+        )
     }
 
     fn layers(&self) -> Vec<LayerSel> {
@@ -339,7 +371,7 @@ fn timed(
 }
 
 fn segmentation_cmd(a: &SegmentationArgs) -> Result<()> {
-    let mut cfg = SegmentationConfig::new(a.data.source());
+    let mut cfg = SegmentationConfig::new(a.data.source()?);
     cfg.train_splits = a.data.train_split.iter().cloned().collect();
     cfg.test_split = a.data.test_split.clone();
     cfg.layers = a.data.layers();
@@ -403,7 +435,7 @@ pub struct DegradationArgs {
 }
 
 fn degradation_cmd(a: &DegradationArgs) -> Result<()> {
-    let mut cfg = DegradationConfig::new(a.data.source());
+    let mut cfg = DegradationConfig::new(a.data.source()?);
     cfg.train_split = a.data.train_split.clone();
     cfg.test_split = a.data.test_split.clone();
     cfg.layers = a.data.layers();
@@ -480,7 +512,7 @@ pub struct VarianceArgs {
 }
 
 fn variance_cmd(a: &VarianceArgs) -> Result<()> {
-    let mut cfg = VarianceConfig::new(a.data.source());
+    let mut cfg = VarianceConfig::new(a.data.source()?);
     cfg.train_split = a.data.train_split.clone();
     cfg.test_split = a.data.test_split.clone();
     cfg.layers = a.data.layers();

@@ -254,18 +254,18 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
         .unwrap_or_else(|| cfg.source.default_test_split().to_string());
     let (train_s, train_tag) = cfg.source.open(&split)?;
     let (test_s, test_tag) = cfg.source.open(&test_split)?;
-    let train_f = extract(tokens, &train_s, &train_tag, &spec, &layers, None)?;
+    let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
     let mut tests: Vec<(
         Option<Degrade>,
         std::collections::BTreeMap<usize, SplitFeatures>,
     )> = vec![(
         None,
-        extract(tokens, &test_s, &test_tag, &spec, &layers, None)?,
+        extract(tokens, &test_s, &test_tag, &spec, &space, &layers, None)?,
     )];
     for &k in &cfg.kinds {
         for &l in &cfg.levels {
             let d = Degrade::new(k, l, cfg.seed)?;
-            let f = extract(tokens, &test_s, &test_tag, &spec, &layers, Some(&d))?;
+            let f = extract(tokens, &test_s, &test_tag, &spec, &space, &layers, Some(&d))?;
             tests.push((Some(d), f));
         }
     }

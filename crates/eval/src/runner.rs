@@ -158,11 +158,20 @@ impl<'a> RunContext<'a> {
         c
     }
 
-    fn seg_source(&self, dataset: SegDataset, root: &Path) -> Result<SegSource> {
+    fn seg_source(
+        &self,
+        dataset: SegDataset,
+        root: &Path,
+        protocol: &Option<patchlens_data::folder::FolderProtocol>,
+    ) -> Result<SegSource> {
         Ok(match dataset {
             SegDataset::Synthetic => SegSource::Synthetic {
                 root: root.join("synthetic-seg"),
                 seed: self.suite.seed,
+            },
+            SegDataset::Folder => SegSource::Folder {
+                root: root.to_path_buf(),
+                protocol: protocol.clone().unwrap_or_default(),
             },
             d => SegSource::named(d.name(), root)?,
         })
@@ -233,7 +242,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
     match &def.spec {
         ExperimentSpec::Segmentation(s) | ExperimentSpec::LayerSweep(s) => {
             let cfg = SegmentationConfig {
-                source: ctx.seg_source(s.dataset, &root)?,
+                source: ctx.seg_source(s.dataset, &root, &s.protocol)?,
                 probes: if s.probes.is_empty() {
                     vec![ProbeKind::Knn]
                 } else {
@@ -255,7 +264,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
             experiments.extend(r.experiments());
         }
         ExperimentSpec::Degradation(s) => {
-            let mut cfg = DegradationConfig::new(ctx.seg_source(s.dataset, &root)?);
+            let mut cfg = DegradationConfig::new(ctx.seg_source(s.dataset, &root, &s.protocol)?);
             if !s.probes.is_empty() {
                 cfg.probes = s.probes.clone();
             }
@@ -278,7 +287,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
             experiments.extend(r.experiments());
         }
         ExperimentSpec::Variance(s) => {
-            let mut cfg = VarianceConfig::new(ctx.seg_source(s.dataset, &root)?);
+            let mut cfg = VarianceConfig::new(ctx.seg_source(s.dataset, &root, &s.protocol)?);
             cfg.train_split = s.train_split.clone();
             cfg.test_split = s.test_split.clone();
             cfg.layers = layers;

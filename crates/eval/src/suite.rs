@@ -177,6 +177,8 @@ pub enum SegDataset {
     Ade20k,
     /// CamVid (SegNet layout).
     Camvid,
+    /// A dataset in the generic folder layout (`[data] folder = "…"`; see `patchlens_data::folder`).
+    Folder,
     /// The synthetic scenes.
     Synthetic,
 }
@@ -188,6 +190,7 @@ impl SegDataset {
             SegDataset::Cityscapes => "cityscapes",
             SegDataset::Ade20k => "ade20k",
             SegDataset::Camvid => "camvid",
+            SegDataset::Folder => "folder",
             SegDataset::Synthetic => "synthetic",
         }
     }
@@ -200,6 +203,9 @@ impl SegDataset {
 pub struct SegmentationSpec {
     /// Dataset.
     pub dataset: SegDataset,
+    /// Folder datasets: the tiling protocol (default: the ADE20K / CamVid protocol).
+    #[serde(default)]
+    pub protocol: Option<patchlens_data::folder::FolderProtocol>,
     /// Probes (default `["knn"]`).
     #[serde(default)]
     pub probes: Vec<ProbeKind>,
@@ -223,6 +229,9 @@ pub struct SegmentationSpec {
 pub struct DegradationSpec {
     /// Dataset.
     pub dataset: SegDataset,
+    /// Folder datasets: the tiling protocol (default: the ADE20K / CamVid protocol).
+    #[serde(default)]
+    pub protocol: Option<patchlens_data::folder::FolderProtocol>,
     /// Probes (default `["knn"]`).
     #[serde(default)]
     pub probes: Vec<ProbeKind>,
@@ -252,6 +261,9 @@ pub struct DegradationSpec {
 pub struct VarianceSpec {
     /// Dataset.
     pub dataset: SegDataset,
+    /// Folder datasets: the tiling protocol (default: the ADE20K / CamVid protocol).
+    #[serde(default)]
+    pub protocol: Option<patchlens_data::folder::FolderProtocol>,
     /// Train split (spectrum, gallery, fitted statistics).
     #[serde(default)]
     pub train_split: Option<String>,

@@ -284,8 +284,8 @@ pub fn run(cfg: &VarianceConfig, tokens: &dyn TokenSource) -> Result<VarianceRes
         .unwrap_or_else(|| cfg.source.default_test_split().to_string());
     let (train_s, train_tag) = cfg.source.open(&split)?;
     let (test_s, test_tag) = cfg.source.open(&test_split)?;
-    let train_f = extract(tokens, &train_s, &train_tag, &spec, &layers, None)?;
-    let test_f = extract(tokens, &test_s, &test_tag, &spec, &layers, None)?;
+    let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
+    let test_f = extract(tokens, &test_s, &test_tag, &spec, &space, &layers, None)?;
     let ctx = ScoreCtx {
         space: &space,
         spec: &spec,

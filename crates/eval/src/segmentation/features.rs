@@ -8,6 +8,7 @@ use std::time::Instant;
 use patchlens_data::sample::SegEntry;
 use patchlens_data::{SegmentationSplit, TileSpec, cut_tiles, model_input};
 use patchlens_image::to_chw;
+use patchlens_metrics::LabelSpace;
 use patchlens_probe::MatRef;
 
 use crate::degradation::Degrade;
@@ -94,11 +95,15 @@ pub fn preprocessing_key(spec: &TileSpec) -> Result<String> {
 /// Encode every image of `split` (cache tag `tag`) at all `layers` in one forward pass per image,
 /// optionally degrading the tiles (`u8`, before the model-input resize / normalisation). Clean images are
 /// cached under the tag; degraded ones (read once) are not cached.
+///
+/// Patch labels are the label space's canonical raw ids (a folder dataset's ignore value 255 becomes its
+/// void id K, so the probes see the same ids as for CamVid's void).
 pub fn extract(
     tokens: &dyn TokenSource,
     split: &SegmentationSplit,
     tag: &str,
     spec: &TileSpec,
+    space: &LabelSpace,
     layers: &[usize],
     degrade: Option<&Degrade>,
 ) -> Result<BTreeMap<usize, SplitFeatures>> {
@@ -166,7 +171,7 @@ pub fn extract(
             let pl = t
                 .patch_labels(spec)
                 .with_context(|| format!("{}: tile without labels", entry.id))?;
-            labels.extend(pl.iter().map(|&v| v as u32));
+            labels.extend(pl.iter().map(|&v| space.canonical(v as u32)));
         }
         let (tile_rows, tile_cols) = spec.tiles_for(sample.image.width, sample.image.height)?;
         for (&l, sf) in out.iter_mut() {

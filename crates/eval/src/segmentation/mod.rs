@@ -303,7 +303,7 @@ pub fn run(cfg: &SegmentationConfig, tokens: &dyn TokenSource) -> Result<Segment
     let train_splits = cfg.train_splits();
     let test_split = cfg.test_split();
     let (test_s, test_tag) = cfg.source.open(&test_split)?;
-    let test_f = extract(tokens, &test_s, &test_tag, &spec, &layers, None)?;
+    let test_f = extract(tokens, &test_s, &test_tag, &spec, &space, &layers, None)?;
     let ctx = ScoreCtx {
         space: &space,
         spec: &spec,
@@ -317,7 +317,7 @@ pub fn run(cfg: &SegmentationConfig, tokens: &dyn TokenSource) -> Result<Segment
     let mut runs = Vec::new();
     for (si, split) in train_splits.iter().enumerate() {
         let (train_s, train_tag) = cfg.source.open(split)?;
-        let train_f = extract(tokens, &train_s, &train_tag, &spec, &layers, None)?;
+        let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
         for &probe in &cfg.probes {
             for &layer in &layers {
                 let (train, test) = (&train_f[&layer], &test_f[&layer]);
@@ -521,7 +521,12 @@ pub fn sample_maps(
     let pred_file = format!("{stem}_pred.png");
     patchlens_metrics::write_color_png(&dir.join(&pred_file), map, &space.palette)?;
     let gt = score::read_gt(test_split, &slot.entry)?;
-    let gt_map = patchlens_metrics::LabelMap::from_u8(gt.width, gt.height, &gt.data)?;
+    let canonical: Vec<u8> = gt
+        .data
+        .iter()
+        .map(|&v| space.canonical(v as u32) as u8)
+        .collect();
+    let gt_map = patchlens_metrics::LabelMap::from_u8(gt.width, gt.height, &canonical)?;
     let gt_file = format!("{stem}_gt.png");
     patchlens_metrics::write_color_png(&dir.join(&gt_file), &gt_map, &space.palette)?;
     Ok(vec![

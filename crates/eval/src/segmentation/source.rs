@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use patchlens_data::folder::{self, FolderProtocol};
 use patchlens_data::{SegmentationSplit, TileSpec, ade20k, camvid, cityscapes};
 use patchlens_metrics::LabelSpace;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,16 @@ pub enum SegSource {
         /// Dataset root.
         root: PathBuf,
     },
+    /// A dataset in the generic folder layout (`images/{train,test}/*.{png,jpg}`, `masks/{train,test}/*.png`
+    /// with one class index per pixel and 255 = ignore, `classes.txt`), see [`patchlens_data::folder`];
+    /// tiled by `protocol` (default: the ADE20K / CamVid protocol).
+    Folder {
+        /// Dataset root.
+        root: PathBuf,
+        /// Tiling protocol.
+        #[serde(default)]
+        protocol: FolderProtocol,
+    },
     /// The synthetic scenes of `patchlens-data` (224², 8 classes + background), written under `root`.
     Synthetic {
         /// Folder the scenes are written to.
@@ -48,18 +59,23 @@ impl SegSource {
             "cityscapes" => SegSource::Cityscapes { root },
             "ade20k" => SegSource::Ade20k { root },
             "camvid" => SegSource::Camvid { root },
+            "folder" => SegSource::Folder {
+                root,
+                protocol: FolderProtocol::default(),
+            },
             other => bail!(
-                "unknown segmentation dataset `{other}` (cityscapes, ade20k, camvid, synthetic)"
+                "unknown segmentation dataset `{other}` (cityscapes, ade20k, camvid, folder, synthetic)"
             ),
         })
     }
 
-    /// `cityscapes`, `ade20k`, `camvid` or `synthetic`.
+    /// `cityscapes`, `ade20k`, `camvid`, `folder` or `synthetic`.
     pub fn name(&self) -> &'static str {
         match self {
             SegSource::Cityscapes { .. } => "cityscapes",
             SegSource::Ade20k { .. } => "ade20k",
             SegSource::Camvid { .. } => "camvid",
+            SegSource::Folder { .. } => folder::DATASET,
             SegSource::Synthetic { .. } => "synthetic",
         }
     }
@@ -70,6 +86,7 @@ impl SegSource {
             SegSource::Cityscapes { root }
             | SegSource::Ade20k { root }
             | SegSource::Camvid { root }
+            | SegSource::Folder { root, .. }
             | SegSource::Synthetic { root, .. } => root,
         }
     }
@@ -86,6 +103,7 @@ impl SegSource {
             SegSource::Cityscapes { .. } => cityscapes::DEFAULT_TRAIN_POOL,
             SegSource::Ade20k { .. } => "train-select",
             SegSource::Camvid { .. } => "train",
+            SegSource::Folder { .. } => folder::DEFAULT_TRAIN_SPLIT,
             SegSource::Synthetic { .. } => "train24",
         }
     }
@@ -97,6 +115,7 @@ impl SegSource {
             SegSource::Cityscapes { .. } => cityscapes::VAL_POOL,
             SegSource::Ade20k { .. } => "val-select",
             SegSource::Camvid { .. } => "test",
+            SegSource::Folder { .. } => folder::DEFAULT_TEST_SPLIT,
             SegSource::Synthetic { .. } => "test12",
         }
     }
@@ -107,6 +126,10 @@ impl SegSource {
             SegSource::Cityscapes { .. } => LabelSpace::cityscapes(),
             SegSource::Ade20k { .. } => LabelSpace::ade20k(),
             SegSource::Camvid { .. } => LabelSpace::camvid(),
+            SegSource::Folder { root, .. } => {
+                let names = folder::read_classes(&root.join(folder::CLASSES_FILE))?;
+                LabelSpace::folder(&names)?
+            }
             SegSource::Synthetic { seed, .. } => {
                 super::synthetic::label_space(&super::synthetic::scene_config(*seed, false))?
             }
@@ -138,6 +161,7 @@ impl SegSource {
     /// - ADE20K: `train-select` / `val-select` (the seeded greedy selection, 4 resp. 2 images per class,
     ///   seed [`ade20k::DEFAULT_SEED`]), or a whole folder `training` / `validation`.
     /// - CamVid: `train`, `val`, `test`.
+    /// - Folder: any split folder `images/<name>` (tag `folder/<root folder name>/<name>`).
     /// - Synthetic: `train<N>` / `test<N>` (the first N scenes of the train / test stream).
     pub fn open(&self, name: &str) -> Result<(SegmentationSplit, String)> {
         let root = self.root();
@@ -192,6 +216,14 @@ impl SegSource {
                     other => bail!("unknown CamVid split `{other}` (known: train, val, test)"),
                 };
                 (camvid::open(root, s).with_context(ctx)?, name.to_string())
+            }
+            SegSource::Folder { .. } => {
+                let f = folder::open(root, name).with_context(ctx)?;
+                let dir = root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (f.split, format!("{dir}/{name}"))
             }
             SegSource::Synthetic { seed, .. } => {
                 return super::synthetic::open_split(root, *seed, name);
