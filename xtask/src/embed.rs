@@ -16,10 +16,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use patchlens_eval::encode::ImageRequest;
 use patchlens_eval::safetensors_io::{F32Tensors, read_f32, write_f32};
-use patchlens_eval::segmentation::features::preprocessing_key;
-use patchlens_eval::{Backbone, FeatureDir, ModelTokens};
+use patchlens_eval::{Backbone, ModelTokens};
 use patchlens_image::Interpolation;
 use patchlens_vit::{Tensor, TensorData};
 
@@ -256,7 +254,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
 }
 
 /// `--dataset`: every image of the split, tiled like the segmentation protocol, in the layout of
-/// [`FeatureDir`].
+/// [`patchlens_eval::FeatureDir`].
 fn embed_split(
     args: &EmbedArgs,
     model: &Backbone,
@@ -271,34 +269,11 @@ fn embed_split(
     let split = args.split.clone().context("--dataset needs --split")?;
     let source = crate::eval::seg_source(dataset, root, 0, &args.protocol)?;
     let tokens = ModelTokens::new(model, None, args.device_batch);
-    let spec = source.tile_spec(&tokens)?;
-    let (s, tag) = source.open(&split)?;
-    let preprocessing = preprocessing_key(&spec)?;
-    let mut progress =
-        patchlens_eval::progress::Progress::new(format!("embedding {split}"), s.len());
-    for i in 0..s.len() {
-        let sample = s.load(i)?;
-        let tiles =
-            patchlens_data::cut_tiles(&spec, &sample.id, &sample.image, Some(&sample.label))?;
-        let chw: Vec<Vec<f32>> = tiles
-            .iter()
-            .map(|t| patchlens_image::to_chw(&patchlens_data::model_input(&spec, &t.image)))
-            .collect();
-        let feats = tokens.encode_tiles(&chw, spec.input, spec.input, layers)?;
-        let request = ImageRequest {
-            dataset: &tag,
-            preprocessing: &preprocessing,
-            image_id: &sample.id,
-            height: spec.input,
-            width: spec.input,
-            cache: false,
-        };
-        FeatureDir::write(&args.out, &request, &feats, &meta)?;
-        progress.inc(&sample.id);
-    }
+    let (n, tag) = patchlens_eval::segmentation::features::export_split(
+        &source, &split, &tokens, layers, &args.out, &meta,
+    )?;
     println!(
-        "embed: {} images of {} `{split}` with {} layers {layers:?} -> {}/{tag}/",
-        s.len(),
+        "embed: {n} images of {} `{split}` with {} layers {layers:?} -> {}/{tag}/",
         source.name(),
         model.name,
         args.out.display()

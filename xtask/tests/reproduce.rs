@@ -125,13 +125,13 @@ train_splits = ["train3"]
 test_split = "test2"
 
 [experiments.a3_synthetic_degradation]
-train_splits = ["train3"]
+train_split = "train3"
 test_split = "test2"
 levels = [1, 4]
 linear_epochs = 3
 
 [experiments.a4_synthetic_variance]
-train_splits = ["train3"]
+train_split = "train3"
 test_split = "test2"
 sweep = [0, 4, 8]
 
@@ -509,12 +509,12 @@ linear_epochs = 2
 train_splits = ["train"]
 test_split = "val"
 [experiments.a3_cityscapes_degradation]
-train_splits = ["train"]
+train_split = "train"
 test_split = "val"
 levels = [2]
 linear_epochs = 2
 [experiments.a4_cityscapes_variance]
-train_splits = ["train"]
+train_split = "train"
 test_split = "val"
 sweep = [0, 4, 8, 16]
 extra_layers = {{ simmim_vitb16 = [2] }}

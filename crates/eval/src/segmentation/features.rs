@@ -207,3 +207,43 @@ pub fn extract(
     }
     Ok(out)
 }
+
+/// Write the tokens of every image of `split` of `source` at `layers`, tiled exactly as the segmentation
+/// protocol tiles it, as one safetensors file per image in the [`crate::FeatureDir`] layout
+/// (`<dir>/<dataset tag>/<image id>.safetensors`), with `metadata` in each file's header. Returns the
+/// number of images and the dataset tag. This is what `cargo xtask embed --dataset` writes and what
+/// precomputed-feature runs read.
+pub fn export_split(
+    source: &super::SegSource,
+    split: &str,
+    tokens: &crate::ModelTokens<'_>,
+    layers: &[usize],
+    dir: &std::path::Path,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(usize, String)> {
+    let spec = source.tile_spec(tokens)?;
+    let (s, tag) = source.open(split)?;
+    let preprocessing = preprocessing_key(&spec)?;
+    let mut progress = Progress::new(format!("exporting {split}"), s.len());
+    for i in 0..s.len() {
+        let sample = s.load(i)?;
+        let tiles = cut_tiles(&spec, &sample.id, &sample.image, Some(&sample.label))
+            .with_context(|| format!("tiling {}", sample.id))?;
+        let chw: Vec<Vec<f32>> = tiles
+            .iter()
+            .map(|t| to_chw(&model_input(&spec, &t.image)))
+            .collect();
+        let feats = tokens.encode_tiles(&chw, spec.input, spec.input, layers)?;
+        let request = ImageRequest {
+            dataset: &tag,
+            preprocessing: &preprocessing,
+            image_id: &sample.id,
+            height: spec.input,
+            width: spec.input,
+            cache: false,
+        };
+        crate::FeatureDir::write(dir, &request, &feats, metadata)?;
+        progress.inc(&sample.id);
+    }
+    Ok((s.len(), tag))
+}
