@@ -27,6 +27,8 @@
 
 mod bootstrap;
 mod error;
+mod files;
+mod format;
 mod images;
 mod paper;
 mod plot;
@@ -39,12 +41,12 @@ pub use bootstrap::{
     quantile_sorted,
 };
 pub use error::ReportError;
+pub use format::{escape_html, fmt_delta, fmt_value};
 pub use images::{UNLABELLED_COLOR, base64_encode, default_palette, label_map_png, rgb_png};
 pub use paper::{PAPER_JSON, PaperEntry, PaperNumbers, paper, paper_lookup, setting_number};
 pub use plot::{FIGURE_SIZE, Figure, PALETTE, Series, render_svg};
 pub use render::{
-    Comparison, RenderedFigure, Report, ReportFiles, build_figures, compare_with, escape_html,
-    fmt_delta, fmt_value, write_report,
+    Comparison, RenderedFigure, Report, ReportFiles, build_figures, compare_with, write_report,
 };
 pub use runinfo::{
     StageTimer, format_rfc3339, git_commit, parse_vmhwm, peak_memory_bytes, utc_now_rfc3339,

@@ -6,10 +6,12 @@
 //! curve point linked to a [`PaperKey`] that the paper has appears in an "ours | paper | Δ" table.
 
 use crate::error::{ReportError, io_err};
+use crate::files::write_atomic;
+use crate::format::{escape_html, fmt_bytes, fmt_delta, fmt_value, md_cell, slug};
 use crate::images::base64_encode;
 use crate::paper::{PaperNumbers, paper, setting_number};
 use crate::plot::{Figure, Series, render_svg};
-use crate::schema::{Curve, Experiment, ExperimentKind, ImageSource, PaperKey, Results};
+use crate::schema::{Curve, Experiment, ImageSource, PaperKey, Results};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -205,78 +207,6 @@ pub fn build_figures(results: &Results, p: &PaperNumbers) -> Result<Vec<Figure>,
     Ok(figs)
 }
 
-/// A file-name-safe slug of `s`.
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for ch in s.chars() {
-        if ch.is_ascii_alphanumeric() {
-            out.push(ch.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out = out.trim_matches('-').to_owned();
-    if out.is_empty() { "figure".into() } else { out }
-}
-
-/// Formats a value: integers without decimals, otherwise 4 decimals.
-pub fn fmt_value(v: f64) -> String {
-    if !v.is_finite() {
-        format!("{v}")
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-/// Formats a difference with an explicit sign.
-pub fn fmt_delta(d: f64) -> String {
-    if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 {
-        format!("{:+}", d as i64)
-    } else {
-        format!("{d:+.4}")
-    }
-}
-
-fn fmt_bytes(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
-}
-
-fn kind_name(k: ExperimentKind) -> &'static str {
-    match k {
-        ExperimentKind::Segmentation => "segmentation",
-        ExperimentKind::LayerSweep => "layer sweep",
-        ExperimentKind::VarianceSpectrum => "variance spectrum",
-        ExperimentKind::VarianceRemoval => "variance removal",
-        ExperimentKind::Degradation => "degradation",
-        ExperimentKind::Retrieval => "retrieval",
-        ExperimentKind::Tracking => "tracking",
-        ExperimentKind::Other => "other",
-    }
-}
-
-/// HTML-escapes text (also safe inside attribute values).
-pub fn escape_html(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// Escapes a Markdown table cell.
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:0.8em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}\
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}td.pos{color:#1a7f37}td.neg{color:#b3261e}\
@@ -302,7 +232,7 @@ impl<'a> Report<'a> {
         let mut used: HashMap<String, usize> = HashMap::new();
         let mut figures = Vec::new();
         for figure in build_figures(results, p)? {
-            let base = slug(&figure.title);
+            let base = slug(&figure.title, "figure");
             let n = used.entry(base.clone()).or_insert(0);
             *n += 1;
             let file_name = if *n == 1 {
@@ -423,7 +353,7 @@ impl<'a> Report<'a> {
             let _ = writeln!(
                 m,
                 "Kind: {}. Model: `{}` (family {}{}).\n",
-                kind_name(e.kind),
+                e.kind.label(),
                 e.model.zoo_name,
                 e.model.family,
                 e.model
@@ -584,7 +514,7 @@ impl<'a> Report<'a> {
             let _ = writeln!(
                 h,
                 "<p>Kind: {}. Model: <code>{}</code> (family {}{}).</p>",
-                kind_name(e.kind),
+                e.kind.label(),
                 esc(&e.model.zoo_name),
                 esc(&e.model.family),
                 e.model
@@ -686,18 +616,4 @@ impl<'a> Report<'a> {
 pub fn write_report(dir: impl AsRef<Path>, results: &Results) -> Result<ReportFiles, ReportError> {
     let dir = dir.as_ref();
     Report::build(results, dir)?.write(dir)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io_err(path)(e)
-    })
 }

@@ -43,7 +43,7 @@ impl Results {
     /// Writes pretty JSON to `path` (via a temporary file in the same directory + rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ReportError> {
         let path = path.as_ref();
-        crate::render::write_atomic(path, self.to_json()?.as_bytes())
+        crate::files::write_atomic(path, self.to_json()?.as_bytes())
     }
 
     /// Reads a results file, checking its schema version.
@@ -139,6 +139,20 @@ pub enum ExperimentKind {
 }
 
 impl ExperimentKind {
+    /// Human-readable name (`"variance spectrum"`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            ExperimentKind::Segmentation => "segmentation",
+            ExperimentKind::LayerSweep => "layer sweep",
+            ExperimentKind::VarianceSpectrum => "variance spectrum",
+            ExperimentKind::VarianceRemoval => "variance removal",
+            ExperimentKind::Degradation => "degradation",
+            ExperimentKind::Retrieval => "retrieval",
+            ExperimentKind::Tracking => "tracking",
+            ExperimentKind::Other => "other",
+        }
+    }
+
     /// Default plot kind of this experiment's curves.
     pub fn default_plot(self) -> PlotKind {
         match self {
