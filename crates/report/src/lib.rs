@@ -6,7 +6,8 @@
 //!   parameters, [`ModelInfo`], metrics, [`Curve`]s, [`ConfidenceInterval`]s, [`PaperKey`]s,
 //!   [`ImageArtifact`]s).
 //! - [`bootstrap_ci_mean`] / [`bootstrap_ci_miou`] / [`bootstrap_ci_with`]: percentile bootstrap;
-//!   mIoU resamples images and sums their [`ConfusionMatrix`]es.
+//!   mIoU resamples images and sums their [`patchlens_metrics::ConfusionMatrix`]es (under the label
+//!   space's absent-class policy, cityscapesScripts or CSAILVision).
 //! - [`paper`] / [`paper_lookup`]: the study's numbers as data, looked up by
 //!   `(experiment, setting, model)`.
 //! - [`Report`] / [`write_report`]: `results.json`, `report.md` (+ `plots/*.svg`) and a
@@ -37,8 +38,7 @@ mod runinfo;
 mod schema;
 
 pub use bootstrap::{
-    ConfusionMatrix, DEFAULT_LEVEL, bootstrap_ci_mean, bootstrap_ci_miou, bootstrap_ci_with,
-    quantile_sorted,
+    DEFAULT_LEVEL, bootstrap_ci_mean, bootstrap_ci_miou, bootstrap_ci_with, quantile_sorted,
 };
 pub use error::ReportError;
 pub use format::{escape_html, fmt_delta, fmt_value};
