@@ -60,3 +60,72 @@ pub(crate) fn slug(s: &str, fallback: &str) -> String {
     let out = out.trim_matches('-').to_owned();
     if out.is_empty() { fallback.into() } else { out }
 }
+
+/// "Natural" order of names: runs of ASCII digits compare as numbers (`layer2` < `layer10`),
+/// everything else byte by byte; ties broken by plain string order.
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() && j < y.len() {
+        if x[i].is_ascii_digit() && y[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < x.len() && x[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < y.len() && y[j].is_ascii_digit() {
+                j += 1;
+            }
+            let (da, db) = (&a[si..i], &b[sj..j]);
+            let (ta, tb) = (da.trim_start_matches('0'), db.trim_start_matches('0'));
+            let o = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            let o = x[i].cmp(&y[j]);
+            if o != Ordering::Equal {
+                return o;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (x.len() - i).cmp(&(y.len() - j)).then_with(|| a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec![
+            "all/layer10",
+            "all/layer2",
+            "all/layer1",
+            "b",
+            "a10b",
+            "a9c",
+            "a09b",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "a09b",
+                "a9c",
+                "a10b",
+                "all/layer1",
+                "all/layer2",
+                "all/layer10",
+                "b"
+            ]
+        );
+        assert_eq!(
+            slug("Cityscapes k-NN / layer 12", "x"),
+            "cityscapes-k-nn-layer-12"
+        );
+        assert_eq!(slug("///", "fallback"), "fallback");
+    }
+}

@@ -226,6 +226,14 @@ impl Experiment {
             images: Vec::new(),
         }
     }
+
+    /// The metrics in natural name order (digit runs compare as numbers: `all/layer2` before
+    /// `all/layer10`), as the report and `results.csv` list them.
+    pub fn metrics_natural_order(&self) -> Vec<(&str, f64)> {
+        let mut v: Vec<(&str, f64)> = self.metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        v.sort_by(|a, b| crate::format::natural_cmp(a.0, b.0));
+        v
+    }
 }
 
 /// An x/y series.
