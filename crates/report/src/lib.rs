@@ -56,8 +56,8 @@ pub use paper::{PAPER_JSON, PaperEntry, PaperNumbers, paper, paper_lookup, setti
 pub use plot::{FIGURE_SIZE, Figure, HISTORY_SIZE, PALETTE, Series, history_svg, render_svg};
 pub use protocol::{ProtocolRow, ProtocolValue, TrainingHistory, protocol_rows};
 pub use render::{
-    Comparison, MAX_OPEN_COMPARISONS, MAX_OPEN_METRICS, RenderedFigure, Report, ReportFiles,
-    build_figures, compare_with, write_report,
+    Comparison, MAX_OPEN_COMPARISONS, MAX_OPEN_METRICS, MAX_SUMMARY_COLUMNS, RenderedFigure,
+    Report, ReportFiles, build_figures, compare_with, write_report,
 };
 pub use runinfo::{
     StageTimer, format_rfc3339, git_commit, parse_vmhwm, peak_memory_bytes, utc_now_rfc3339,

@@ -239,6 +239,9 @@ details{margin:0.4em 0}details>summary{cursor:pointer;color:#1f5f99}\
 table.protocol td:first-child{white-space:nowrap;font-family:ui-monospace,monospace;font-size:0.88em}\
 table.protocol td{overflow-wrap:anywhere;max-width:760px}svg.history{display:block;margin:2px 0}";
 
+/// Most family columns in one HTML summary table; more are continued in another table.
+pub const MAX_SUMMARY_COLUMNS: usize = 9;
+
 /// Metrics tables with more rows than this are folded under `<details>`.
 pub const MAX_OPEN_METRICS: usize = 12;
 
@@ -602,13 +605,15 @@ impl<'a> Report<'a> {
         m
     }
 
-    /// One table: a row per model, a column per experiment family, columns grouped by kind under a
-    /// header naming the kind's headline metric.
+    /// The summary: a row per model, a column per experiment family, columns grouped by kind under a
+    /// header naming the kind's headline metric. Columns are packed into tables of at most
+    /// [`MAX_SUMMARY_COLUMNS`] families (a kind with more is split, its header repeated), so the
+    /// page never needs to scroll sideways to see a kind.
     fn html_summary(&self, h: &mut String) {
         let exps = &self.results.experiments;
         let _ = writeln!(
             h,
-            "<h2 id=\"summary\">Summary</h2>\n<p class=\"note\">One row per model, one column per experiment family (the experiment name without the model), grouped by kind; each cell is the kind's headline metric (named in the group header), with its 95% confidence interval below where one was computed. Click a number for its experiment.</p>\n<div class=\"scroll\">\n<table class=\"summary\">"
+            "<h2 id=\"summary\">Summary</h2>\n<p class=\"note\">One row per model, one column per experiment family (the experiment name without the model), grouped by kind; each cell is the kind's headline metric (named in the group header), with its 95% confidence interval below where one was computed. Click a number for its experiment.</p>"
         );
         let mut models: Vec<&String> = Vec::new();
         for t in &self.summary {
@@ -618,70 +623,109 @@ impl<'a> Report<'a> {
                 }
             }
         }
-        let _ = write!(h, "<tr><th class=\"model\" rowspan=\"2\">model</th>");
-        for t in &self.summary {
-            let _ = write!(
-                h,
-                "<th class=\"kind\" colspan=\"{}\">{}<br><code>{}</code></th>",
-                t.families.len(),
-                escape_html(t.kind.label()),
-                escape_html(&t.rule.to_string())
-            );
-        }
-        let _ = write!(h, "</tr>\n<tr>");
-        for t in &self.summary {
-            for (k, f) in t.families.iter().enumerate() {
-                let _ = write!(
-                    h,
-                    "<th class=\"family{}\" title=\"{}\">{}</th>",
-                    if k == 0 { " first" } else { "" },
-                    escape_html(f),
-                    breakable(f)
-                );
+        // (summary table, families, continued?) chunks, packed into HTML tables.
+        let mut chunks = Vec::new();
+        for (ti, t) in self.summary.iter().enumerate() {
+            for start in (0..t.families.len()).step_by(MAX_SUMMARY_COLUMNS) {
+                let end = (start + MAX_SUMMARY_COLUMNS).min(t.families.len());
+                chunks.push((ti, start..end, start > 0));
             }
         }
-        let _ = writeln!(h, "</tr>");
-        for model in models {
-            let _ = write!(h, "<tr><th class=\"model\">{}</th>", escape_html(model));
-            for t in &self.summary {
-                let row = t.models.iter().position(|m| m == model);
-                for f in 0..t.families.len() {
-                    let cell = row.map(|r| t.cells[r][f].as_slice()).unwrap_or_default();
+        let mut tables: Vec<Vec<(usize, std::ops::Range<usize>, bool)>> = Vec::new();
+        let mut width = 0;
+        for c in chunks {
+            if tables.is_empty() || width + c.1.len() > MAX_SUMMARY_COLUMNS {
+                tables.push(Vec::new());
+                width = 0;
+            }
+            width += c.1.len();
+            tables.last_mut().expect("pushed").push(c);
+        }
+        for groups in tables {
+            let _ = writeln!(h, "<div class=\"scroll\">\n<table class=\"summary\">");
+            let _ = write!(h, "<tr><th class=\"model\" rowspan=\"2\">model</th>");
+            for (ti, fams, cont) in &groups {
+                let t = &self.summary[*ti];
+                let _ = write!(
+                    h,
+                    "<th class=\"kind\" colspan=\"{}\">{}{}<br><code>{}</code></th>",
+                    fams.len(),
+                    escape_html(t.kind.label()),
+                    if *cont { " (continued)" } else { "" },
+                    escape_html(&t.rule.to_string())
+                );
+            }
+            let _ = write!(h, "</tr>\n<tr>");
+            for (ti, fams, _) in &groups {
+                let t = &self.summary[*ti];
+                for f in fams.clone() {
+                    let fam = &t.families[f];
                     let _ = write!(
                         h,
-                        "<td class=\"num{}{}\">{}",
-                        if f == 0 { " first" } else { "" },
-                        if cell.is_empty() { " empty" } else { "" },
-                        if cell.is_empty() { "–" } else { "" }
+                        "<th class=\"family{}\" title=\"{}\">{}</th>",
+                        if f == fams.start { " first" } else { "" },
+                        escape_html(fam),
+                        breakable(fam)
                     );
-                    for (i, c) in cell.iter().enumerate() {
-                        let hl = &c.headline;
-                        let title = format!("{}: {}", exps[c.experiment].name, headline_text(hl));
-                        let _ = write!(
-                            h,
-                            "{}<a href=\"#{}\" title=\"{}\">{}</a>",
-                            if i > 0 { "<span class=\"more\">" } else { "" },
-                            self.anchors[c.experiment],
-                            escape_html(&title),
-                            fmt_short(hl.value)
-                        );
-                        if let Some((lo, hi)) = hl.ci {
-                            let _ = write!(
-                                h,
-                                "<span class=\"ci\">{}</span>",
-                                fmt_ci(lo, hi, fmt_short)
-                            );
-                        }
-                        if i > 0 {
-                            let _ = write!(h, "</span>");
-                        }
-                    }
-                    let _ = write!(h, "</td>");
                 }
             }
             let _ = writeln!(h, "</tr>");
+            for model in &models {
+                let rows: Vec<Option<usize>> = groups
+                    .iter()
+                    .map(|(ti, _, _)| self.summary[*ti].models.iter().position(|m| m == *model))
+                    .collect();
+                let present = groups.iter().zip(&rows).any(|((ti, fams, _), r)| {
+                    r.is_some_and(|r| {
+                        fams.clone()
+                            .any(|f| !self.summary[*ti].cells[r][f].is_empty())
+                    })
+                });
+                if !present {
+                    continue;
+                }
+                let _ = write!(h, "<tr><th class=\"model\">{}</th>", escape_html(model));
+                for ((ti, fams, _), row) in groups.iter().zip(&rows) {
+                    let t = &self.summary[*ti];
+                    for f in fams.clone() {
+                        let cell = row.map(|r| t.cells[r][f].as_slice()).unwrap_or_default();
+                        let _ = write!(
+                            h,
+                            "<td class=\"num{}{}\">{}",
+                            if f == fams.start { " first" } else { "" },
+                            if cell.is_empty() { " empty" } else { "" },
+                            if cell.is_empty() { "–" } else { "" }
+                        );
+                        for (i, c) in cell.iter().enumerate() {
+                            let hl = &c.headline;
+                            let title =
+                                format!("{}: {}", exps[c.experiment].name, headline_text(hl));
+                            let _ = write!(
+                                h,
+                                "{}<a href=\"#{}\" title=\"{}\">{}</a>",
+                                if i > 0 { "<span class=\"more\">" } else { "" },
+                                self.anchors[c.experiment],
+                                escape_html(&title),
+                                fmt_short(hl.value)
+                            );
+                            if let Some((lo, hi)) = hl.ci {
+                                let _ = write!(
+                                    h,
+                                    "<span class=\"ci\">{}</span>",
+                                    fmt_ci(lo, hi, fmt_short)
+                                );
+                            }
+                            if i > 0 {
+                                let _ = write!(h, "</span>");
+                            }
+                        }
+                        let _ = write!(h, "</td>");
+                    }
+                }
+                let _ = writeln!(h, "</tr>");
+            }
+            let _ = writeln!(h, "</table>\n</div>");
         }
-        let _ = writeln!(h, "</table>\n</div>");
     }
 
     /// The self-contained HTML report: inline CSS, inline SVG figures, images as data URIs. Order:

@@ -578,3 +578,68 @@ fn metrics_tables_fold_and_sort_naturally() {
         format!("All {} metrics", MAX_OPEN_METRICS + 3)
     );
 }
+
+/// More families than fit one table: the kind continues in the next table, whose header says so;
+/// a model appears only in the tables where it has a number.
+#[test]
+fn wide_summaries_continue_in_further_tables() {
+    let mut r = results();
+    r.experiments.clear();
+    for zoo in ["dino_vitb16", "mae_vitb16"] {
+        for layer in 1..=MAX_SUMMARY_COLUMNS + 2 {
+            r.experiments.push(exp(
+                &format!("c/knn/{zoo}/layer{layer}"),
+                ExperimentKind::Segmentation,
+                zoo,
+                &[("miou", layer as f64 / 100.0)],
+            ));
+        }
+    }
+    r.experiments.push(exp(
+        "bdd/tracking/simmim_vitb16",
+        ExperimentKind::Tracking,
+        "simmim_vitb16",
+        &[("same_instance_mean", 0.5)],
+    ));
+    let report = Report::build(&r, ".").unwrap();
+    let doc = Html::parse_document(&report.html().unwrap());
+    let tables: Vec<_> = doc.select(&sel("table.summary")).collect();
+    assert_eq!(tables.len(), 2);
+    let heads = |t: &scraper::ElementRef<'_>| -> Vec<String> {
+        t.select(&sel("th.kind")).map(text).collect()
+    };
+    assert_eq!(heads(&tables[0]), ["segmentationmiou"]);
+    assert_eq!(
+        heads(&tables[1]),
+        ["segmentation (continued)miou", "trackingsame_instance_mean"]
+    );
+    let fams = |t: &scraper::ElementRef<'_>| t.select(&sel("th.family")).count();
+    assert_eq!(
+        (fams(&tables[0]), fams(&tables[1])),
+        (MAX_SUMMARY_COLUMNS, 3)
+    );
+    let models = |t: &scraper::ElementRef<'_>| -> Vec<String> {
+        t.select(&sel("tr > th.model")).skip(1).map(text).collect()
+    };
+    assert_eq!(models(&tables[0]), ["dino_vitb16", "mae_vitb16"]);
+    assert_eq!(
+        models(&tables[1]),
+        ["dino_vitb16", "mae_vitb16", "simmim_vitb16"]
+    );
+    let last: Vec<String> = tables[1]
+        .select(&sel("tr"))
+        .nth(4)
+        .unwrap()
+        .select(&sel("th, td"))
+        .map(text)
+        .collect();
+    assert_eq!(last, ["simmim_vitb16", "–", "–", "0.500"]);
+    let second: Vec<String> = tables[1]
+        .select(&sel("tr"))
+        .nth(2)
+        .unwrap()
+        .select(&sel("td"))
+        .map(text)
+        .collect();
+    assert_eq!(second, ["0.100", "0.110", "–"]);
+}
