@@ -3,103 +3,66 @@
 //! Resampling draws `n` items with replacement from the `n` items (images), `n_resamples` times,
 //! with a ChaCha8 RNG seeded by `seed`, and takes the `(1-level)/2` and `(1+level)/2` quantiles of
 //! the resampled statistic (linear interpolation between order statistics, as numpy's default
-//! `quantile`). For mIoU the items are images: the resampled images' confusion matrices are summed
-//! and the mIoU of the sum is the statistic.
+//! `quantile`). For mIoU the items are images: the resampled images' confusion matrices
+//! ([`patchlens_metrics::ConfusionMatrix`], the project's one confusion-matrix type) are summed and
+//! the mIoU of the sum is the statistic.
 
 use crate::error::ReportError;
 use crate::schema::ConfidenceInterval;
+use patchlens_metrics::{AbsentClassPolicy, ConfusionMatrix};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// Coverage of the intervals returned by [`bootstrap_ci_mean`] and [`bootstrap_ci_miou`].
 pub const DEFAULT_LEVEL: f64 = 0.95;
 
-/// A confusion matrix of one image: `counts[g * num_pred + p]` pixels of ground-truth class `g`
-/// (rows, `0..num_classes`) predicted as `p` (columns, `0..num_pred`, `num_pred >= num_classes`;
-/// extra columns are e.g. a "void" prediction, which counts as an error for the true class).
-/// Ignored ground truth (void) is simply not counted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfusionMatrix {
-    num_classes: usize,
-    num_pred: usize,
-    counts: Vec<u64>,
-}
-
-impl ConfusionMatrix {
-    /// Wraps row-major `counts` `[num_classes, num_pred]`.
-    pub fn new(
-        num_classes: usize,
-        num_pred: usize,
-        counts: Vec<u64>,
-    ) -> Result<ConfusionMatrix, ReportError> {
-        if num_classes == 0 || num_pred < num_classes {
-            return Err(ReportError::InvalidInput(format!(
-                "confusion matrix needs num_pred >= num_classes > 0, got {num_classes} x {num_pred}"
-            )));
-        }
-        if counts.len() != num_classes * num_pred {
-            return Err(ReportError::InvalidInput(format!(
-                "confusion matrix {num_classes} x {num_pred} needs {} counts, got {}",
-                num_classes * num_pred,
-                counts.len()
-            )));
-        }
-        Ok(ConfusionMatrix {
-            num_classes,
-            num_pred,
-            counts,
-        })
-    }
-
-    /// A square `[c, c]` matrix.
-    pub fn square(c: usize, counts: Vec<u64>) -> Result<ConfusionMatrix, ReportError> {
-        ConfusionMatrix::new(c, c, counts)
-    }
-
-    /// Number of ground-truth classes (rows).
-    pub fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-
-    /// Per class: (true positives, ground-truth count, predicted count among counted pixels).
-    fn class_sums(&self) -> Vec<[u64; 3]> {
-        let mut s = vec![[0u64; 3]; self.num_classes];
-        for g in 0..self.num_classes {
-            for p in 0..self.num_pred {
-                let c = self.counts[g * self.num_pred + p];
-                s[g][1] += c;
-                if p < self.num_classes {
-                    s[p][2] += c;
-                }
-                if g == p {
-                    s[g][0] += c;
-                }
+/// Per evaluation class of one `K × (K+1)` matrix: (true positives, ground-truth pixels, pixels
+/// predicted as the class among the evaluated rows). Only these sums enter the IoU, and they add over
+/// images, so a resample's statistic needs `3K` additions per drawn image instead of `K(K+1)`.
+fn class_sums(m: &ConfusionMatrix) -> Vec<[u64; 3]> {
+    let k = m.num_classes();
+    let cols = k + 1;
+    let counts = m.counts();
+    let mut s = vec![[0u64; 3]; k];
+    for g in 0..k {
+        for p in 0..cols {
+            let c = counts[g * cols + p];
+            s[g][1] += c;
+            if p < k {
+                s[p][2] += c;
+            }
+            if g == p {
+                s[g][0] += c;
             }
         }
-        s
     }
-
-    /// Per-class IoU `tp / (gt + pred - tp)`; `None` for a class absent from both ground truth and
-    /// prediction.
-    pub fn class_iou(&self) -> Vec<Option<f64>> {
-        self.class_sums().iter().map(iou).collect()
-    }
-
-    /// mIoU: mean IoU over classes present in ground truth or prediction (the Cityscapes "Score
-    /// Average" convention); `None` if there is none.
-    pub fn miou(&self) -> Option<f64> {
-        miou_of(&self.class_sums())
-    }
+    s
 }
 
-fn iou(s: &[u64; 3]) -> Option<f64> {
-    let union = s[1] + s[2] - s[0];
-    (union > 0).then(|| s[0] as f64 / union as f64)
-}
-
-fn miou_of(sums: &[[u64; 3]]) -> Option<f64> {
-    let ious: Vec<f64> = sums.iter().filter_map(iou).collect();
-    (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64)
+/// mIoU of summed per-class counts under `policy`, the formulas of
+/// [`ConfusionMatrix::miou`]: [`AbsentClassPolicy::Nan`] averages `tp / (gt + pred - tp)` over the
+/// classes present in ground truth or prediction (`None` if there is none);
+/// [`AbsentClassPolicy::Epsilon`] averages `tp / (ε + gt + pred - tp)` over all classes.
+fn miou_of(sums: &[[u64; 3]], policy: AbsentClassPolicy) -> Option<f64> {
+    match policy {
+        AbsentClassPolicy::Nan => {
+            let ious: Vec<f64> = sums
+                .iter()
+                .filter_map(|s| {
+                    let union = s[1] + s[2] - s[0];
+                    (union > 0).then(|| s[0] as f64 / union as f64)
+                })
+                .collect();
+            (!ious.is_empty()).then(|| ious.iter().sum::<f64>() / ious.len() as f64)
+        }
+        AbsentClassPolicy::Epsilon(eps) => {
+            let total: f64 = sums
+                .iter()
+                .map(|s| s[0] as f64 / (eps + (s[1] + s[2] - s[0]) as f64))
+                .sum();
+            Some(total / sums.len() as f64)
+        }
+    }
 }
 
 /// Percentile-bootstrap interval of any statistic of `n_items` items.
@@ -198,7 +161,10 @@ pub fn bootstrap_ci_mean(
 }
 
 /// 95 % percentile-bootstrap interval of the mIoU, resampling images: each resample sums the
-/// drawn images' confusion matrices and computes the mIoU of the sum ([`ConfusionMatrix::miou`]).
+/// drawn images' confusion matrices ([`patchlens_metrics::ConfusionMatrix`], one per image, all over
+/// the same [`LabelSpace`](patchlens_metrics::LabelSpace)) and computes the mIoU of the sum under the
+/// label space's [`AbsentClassPolicy`], as [`ConfusionMatrix::miou`] does; the estimate is the mIoU
+/// of all images together (the merged matrix's `miou()`).
 pub fn bootstrap_ci_miou(
     per_image: &[ConfusionMatrix],
     n_resamples: usize,
@@ -207,18 +173,19 @@ pub fn bootstrap_ci_miou(
     let Some(first) = per_image.first() else {
         return Err(ReportError::InvalidInput("no confusion matrices".into()));
     };
-    if let Some(i) = per_image
-        .iter()
-        .position(|m| m.num_classes != first.num_classes || m.num_pred != first.num_pred)
-    {
+    let space = first.space();
+    if let Some(i) = per_image.iter().position(|m| m.space() != space) {
         return Err(ReportError::InvalidInput(format!(
-            "confusion matrix {i} is {} x {}, the first is {} x {}",
-            per_image[i].num_classes, per_image[i].num_pred, first.num_classes, first.num_pred
+            "confusion matrix {i} is over label space `{}` ({} classes), the first over `{}` ({} classes)",
+            per_image[i].space().name,
+            per_image[i].num_classes(),
+            space.name,
+            space.num_classes()
         )));
     }
-    // Only per-class (tp, gt, pred) sums matter for the IoU, and they add over images.
-    let sums: Vec<Vec<[u64; 3]>> = per_image.iter().map(ConfusionMatrix::class_sums).collect();
-    let c = first.num_classes;
+    let policy = space.absent;
+    let sums: Vec<Vec<[u64; 3]>> = per_image.iter().map(class_sums).collect();
+    let c = first.num_classes();
     let total = |idx: &mut dyn Iterator<Item = usize>| {
         let mut acc = vec![[0u64; 3]; c];
         for i in idx {
@@ -230,16 +197,22 @@ pub fn bootstrap_ci_miou(
         }
         acc
     };
-    let estimate = miou_of(&total(&mut (0..per_image.len()))).ok_or_else(|| {
+    let estimate = miou_of(&total(&mut (0..per_image.len())), policy).ok_or_else(|| {
         ReportError::InvalidInput("mIoU undefined: no class in ground truth or prediction".into())
     })?;
+    let method = match policy {
+        AbsentClassPolicy::Nan => "percentile bootstrap over images (summed confusion matrices)",
+        AbsentClassPolicy::Epsilon(_) => {
+            "percentile bootstrap over images (summed per-class counts, CSAILVision IoU)"
+        }
+    };
     bootstrap_ci_with(
         per_image.len(),
         n_resamples,
         seed,
         DEFAULT_LEVEL,
         estimate,
-        "percentile bootstrap over images (summed confusion matrices)",
-        |idx| miou_of(&total(&mut idx.iter().copied())),
+        method,
+        |idx| miou_of(&total(&mut idx.iter().copied()), policy),
     )
 }

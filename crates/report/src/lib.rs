@@ -6,12 +6,18 @@
 //!   parameters, [`ModelInfo`], metrics, [`Curve`]s, [`ConfidenceInterval`]s, [`PaperKey`]s,
 //!   [`ImageArtifact`]s).
 //! - [`bootstrap_ci_mean`] / [`bootstrap_ci_miou`] / [`bootstrap_ci_with`]: percentile bootstrap;
-//!   mIoU resamples images and sums their [`ConfusionMatrix`]es.
+//!   mIoU resamples images and sums their [`patchlens_metrics::ConfusionMatrix`]es (under the label
+//!   space's absent-class policy, cityscapesScripts or CSAILVision).
 //! - [`paper`] / [`paper_lookup`]: the study's numbers as data, looked up by
 //!   `(experiment, setting, model)`.
-//! - [`Report`] / [`write_report`]: `results.json`, `report.md` (+ `plots/*.svg`) and a
-//!   self-contained `report.html` (inline CSS and SVG, PNG samples as data URIs), with an
-//!   "ours | paper | Δ" table wherever an experiment is linked to a paper number.
+//! - [`Report`] / [`write_report`]: `results.json`, `results.csv` ([`Results::to_csv`]: one flat row
+//!   per metric, columns [`CSV_COLUMNS`]), `report.md` (+ `plots/*.svg`) and a self-contained
+//!   `report.html` (inline CSS and SVG, PNG samples as data URIs). Both renderings open with a
+//!   summary ([`summary_tables`]: one row per model, one column per experiment family
+//!   ([`experiment_family`]), the kind's [`headline`] metric with its CI), then the figures, an
+//!   "ours | paper | Δ" overview and table wherever an experiment is linked to a paper number, and one
+//!   section per experiment whose protocol is a short key/value table ([`protocol_rows`]) folded under
+//!   `<details>`, training histories drawn as loss curves ([`history_svg`]).
 //!
 //! ```
 //! use patchlens_report::*;
@@ -26,25 +32,32 @@
 //! ```
 
 mod bootstrap;
+mod csv;
 mod error;
+mod files;
+mod format;
 mod images;
 mod paper;
 mod plot;
+mod protocol;
 mod render;
 mod runinfo;
 mod schema;
+mod summary;
 
 pub use bootstrap::{
-    ConfusionMatrix, DEFAULT_LEVEL, bootstrap_ci_mean, bootstrap_ci_miou, bootstrap_ci_with,
-    quantile_sorted,
+    DEFAULT_LEVEL, bootstrap_ci_mean, bootstrap_ci_miou, bootstrap_ci_with, quantile_sorted,
 };
+pub use csv::CSV_COLUMNS;
 pub use error::ReportError;
+pub use format::{escape_html, fmt_delta, fmt_value};
 pub use images::{UNLABELLED_COLOR, base64_encode, default_palette, label_map_png, rgb_png};
 pub use paper::{PAPER_JSON, PaperEntry, PaperNumbers, paper, paper_lookup, setting_number};
-pub use plot::{FIGURE_SIZE, Figure, PALETTE, Series, render_svg};
+pub use plot::{FIGURE_SIZE, Figure, HISTORY_SIZE, PALETTE, Series, history_svg, render_svg};
+pub use protocol::{ProtocolRow, ProtocolValue, TrainingHistory, protocol_rows};
 pub use render::{
-    Comparison, RenderedFigure, Report, ReportFiles, build_figures, compare_with, escape_html,
-    fmt_delta, fmt_value, write_report,
+    Comparison, MAX_OPEN_COMPARISONS, MAX_OPEN_METRICS, MAX_SUMMARY_COLUMNS, RenderedFigure,
+    Report, ReportFiles, build_figures, compare_with, write_report,
 };
 pub use runinfo::{
     StageTimer, format_rfc3339, git_commit, parse_vmhwm, peak_memory_bytes, utc_now_rfc3339,
@@ -52,4 +65,7 @@ pub use runinfo::{
 pub use schema::{
     ConfidenceInterval, Curve, Experiment, ExperimentKind, ImageArtifact, ImageSource, ModelInfo,
     PaperKey, PlotKind, Results, RunInfo, SCHEMA_VERSION, StageTiming,
+};
+pub use summary::{
+    Headline, HeadlineRule, SummaryCell, SummaryTable, experiment_family, headline, summary_tables,
 };

@@ -3,6 +3,7 @@
 
 use crate::error::ReportError;
 use crate::paper::setting_number;
+use crate::protocol::TrainingHistory;
 use crate::schema::PlotKind;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
@@ -380,6 +381,141 @@ fn draw_legend(root: &DrawingArea<SVGBackend, Shift>, fig: &Figure) -> Result<()
             .map_err(e)?;
     }
     Ok(())
+}
+
+/// Size in pixels (width, height) of a training-history plot ([`history_svg`]).
+pub const HISTORY_SIZE: (u32, u32) = (440, 180);
+
+/// Draws a training history as a small standalone SVG: one line per loss series against the epoch
+/// (colours as [`PALETTE`]), a dashed vertical line at the selected epoch, min / max ticks and a
+/// legend. Non-finite points are skipped.
+pub fn history_svg(h: &TrainingHistory) -> String {
+    use std::fmt::Write as _;
+    let (w, ht) = (HISTORY_SIZE.0 as f64, HISTORY_SIZE.1 as f64);
+    let (left, right, top, bottom) = (54.0, w - 130.0, 10.0, ht - 34.0);
+    let pts = || {
+        h.series
+            .iter()
+            .flat_map(|s| s.1.iter())
+            .filter(|p| finite(p))
+    };
+    let (mut xlo, mut xhi, mut ylo, mut yhi) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(x, y) in pts() {
+        xlo = xlo.min(x);
+        xhi = xhi.max(x);
+        ylo = ylo.min(y);
+        yhi = yhi.max(y);
+    }
+    let esc = crate::format::escape_html;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"history\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n<rect x=\"0\" y=\"0\" width=\"{w}\" height=\"{ht}\" fill=\"#ffffff\"/>\n",
+        esc(&h.describe())
+    );
+    if !xlo.is_finite() {
+        let _ = write!(
+            o,
+            "<text x=\"10\" y=\"20\">no finite loss values</text>\n</svg>\n"
+        );
+        return o;
+    }
+    if xhi - xlo < 1e-12 {
+        xlo -= 1.0;
+        xhi += 1.0;
+    }
+    let (ylo, yhi) = padded(ylo, yhi);
+    let px = |x: f64| left + (x - xlo) / (xhi - xlo) * (right - left);
+    let py = |y: f64| bottom - (y - ylo) / (yhi - ylo) * (bottom - top);
+    let _ = writeln!(
+        o,
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#bbbbbb\"/>",
+        right - left,
+        bottom - top
+    );
+    for (i, y) in [ylo, (ylo + yhi) / 2.0, yhi].into_iter().enumerate() {
+        let yy = py(y);
+        if i == 1 {
+            let _ = writeln!(
+                o,
+                "<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{right}\" y2=\"{yy:.1}\" stroke=\"#eeeeee\"/>"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 4.0,
+            yy + 4.0,
+            esc(&format_tick(y))
+        );
+    }
+    for x in [xlo, xhi] {
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            px(x),
+            bottom + 14.0,
+            esc(&format_tick(x))
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555555\">epoch</text>",
+        (left + right) / 2.0,
+        ht - 4.0
+    );
+    let _ = writeln!(
+        o,
+        "<text x=\"12\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555555\" transform=\"rotate(-90 12 {:.1})\">loss</text>",
+        (top + bottom) / 2.0,
+        (top + bottom) / 2.0
+    );
+    if let Some(b) = h.best_epoch.filter(|b| (xlo..=xhi).contains(b)) {
+        let bx = px(b);
+        let _ = writeln!(
+            o,
+            "<line x1=\"{bx:.1}\" y1=\"{top}\" x2=\"{bx:.1}\" y2=\"{bottom}\" stroke=\"#666666\" stroke-dasharray=\"4 3\"/>\n<text x=\"{bx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#444444\">best {}</text>",
+            bottom + 14.0,
+            esc(&format_tick(b))
+        );
+    }
+    for (i, (name, series)) in h.series.iter().enumerate() {
+        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let col = format!("#{r:02x}{g:02x}{b:02x}");
+        let points: Vec<String> = series
+            .iter()
+            .filter(|p| finite(p))
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "<polyline fill=\"none\" stroke=\"{col}\" stroke-width=\"1.8\" points=\"{}\"/>",
+            points.join(" ")
+        );
+        if points.len() <= 40 {
+            for p in &points {
+                let (x, y) = p.split_once(',').expect("x,y");
+                let _ = writeln!(o, "<circle cx=\"{x}\" cy=\"{y}\" r=\"2\" fill=\"{col}\"/>");
+            }
+        }
+        let ly = top + 10.0 + 16.0 * i as f64;
+        let _ = writeln!(
+            o,
+            "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{col}\" stroke-width=\"2\"/>\n<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            right + 8.0,
+            right + 24.0,
+            right + 28.0,
+            ly + 4.0,
+            esc(name)
+        );
+    }
+    o.push_str("</svg>\n");
+    o
 }
 
 /// Tick label: up to 4 significant digits, no trailing zeros.

@@ -43,7 +43,7 @@ impl Results {
     /// Writes pretty JSON to `path` (via a temporary file in the same directory + rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ReportError> {
         let path = path.as_ref();
-        crate::render::write_atomic(path, self.to_json()?.as_bytes())
+        crate::files::write_atomic(path, self.to_json()?.as_bytes())
     }
 
     /// Reads a results file, checking its schema version.
@@ -139,6 +139,20 @@ pub enum ExperimentKind {
 }
 
 impl ExperimentKind {
+    /// Human-readable name (`"variance spectrum"`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            ExperimentKind::Segmentation => "segmentation",
+            ExperimentKind::LayerSweep => "layer sweep",
+            ExperimentKind::VarianceSpectrum => "variance spectrum",
+            ExperimentKind::VarianceRemoval => "variance removal",
+            ExperimentKind::Degradation => "degradation",
+            ExperimentKind::Retrieval => "retrieval",
+            ExperimentKind::Tracking => "tracking",
+            ExperimentKind::Other => "other",
+        }
+    }
+
     /// Default plot kind of this experiment's curves.
     pub fn default_plot(self) -> PlotKind {
         match self {
@@ -211,6 +225,14 @@ impl Experiment {
             paper: BTreeMap::new(),
             images: Vec::new(),
         }
+    }
+
+    /// The metrics in natural name order (digit runs compare as numbers: `all/layer2` before
+    /// `all/layer10`), as the report and `results.csv` list them.
+    pub fn metrics_natural_order(&self) -> Vec<(&str, f64)> {
+        let mut v: Vec<(&str, f64)> = self.metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        v.sort_by(|a, b| crate::format::natural_cmp(a.0, b.0));
+        v
     }
 }
 

@@ -305,6 +305,36 @@ fn html_report_structure_and_values() {
         rows.iter()
             .any(|r| r[2] == "dino full @ Δ (frames) = 9" && r[4] == "0.6450")
     );
+    // The overview per paper experiment, before the (folded) full table: 1 + 24 + 3 + 3 points.
+    let overview: Vec<Vec<String>> = doc
+        .select(&sel("table.paper-overview tr"))
+        .skip(1)
+        .map(|tr| {
+            tr.select(&sel("td"))
+                .map(|td| td.text().collect())
+                .collect()
+        })
+        .collect();
+    let points: Vec<(&str, &str)> = overview
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            ("cityscapes_knn_vs_linear_by_pool", "1"),
+            ("cityscapes_knn_layerwise", "24"),
+            ("cityscapes_mae_high_variance_removal", "3"),
+            ("bdd100k_tracking_same_instance", "3")
+        ]
+    );
+    assert_eq!(overview[0][2..], ["+0.0060", "0.0060", "0.0060"]);
+    assert_eq!(
+        doc.select(&sel("details.comparison > table.comparison"))
+            .count(),
+        1,
+        "31 rows are folded"
+    );
     // The unmatched key is listed.
     assert!(html.contains("knn/nonexistent"));
 
