@@ -80,6 +80,28 @@ pub trait TokenSource {
         layers: &[usize],
         tiles: &mut TileFn<'_>,
     ) -> Result<BTreeMap<usize, ImageFeatures>>;
+
+    /// Tiles worth encoding together (a backbone's device batch): callers hand [`TokenSource::tokens_batch`]
+    /// at least this many tiles at a time when they can.
+    fn batch_hint(&self) -> usize {
+        1
+    }
+
+    /// Tokens of several images of equal tile size at `layers`; `tiles(i)` produces image i's tiles and
+    /// runs only when they must be computed. The default asks [`TokenSource::tokens`] image by image; a
+    /// backbone fills its device batches with the tiles of many images.
+    fn tokens_batch(
+        &self,
+        images: &[ImageRequest<'_>],
+        layers: &[usize],
+        tiles: &mut dyn FnMut(usize) -> Result<Vec<Vec<f32>>>,
+    ) -> Result<Vec<BTreeMap<usize, ImageFeatures>>> {
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.tokens(r, layers, &mut || tiles(i)))
+            .collect()
+    }
 }
 
 /// Tokens from a backbone, batched on its device, cached in `store`.
@@ -199,6 +221,9 @@ impl TokenSource for ModelTokens<'_> {
     fn device(&self) -> Device {
         self.model.device().clone()
     }
+    fn batch_hint(&self) -> usize {
+        self.device_batch
+    }
 
     fn tokens(
         &self,
@@ -206,40 +231,215 @@ impl TokenSource for ModelTokens<'_> {
         layers: &[usize],
         tiles: &mut TileFn<'_>,
     ) -> Result<BTreeMap<usize, ImageFeatures>> {
+        let mut out = self.tokens_batch(std::slice::from_ref(image), layers, &mut |_| tiles())?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    fn tokens_batch(
+        &self,
+        images: &[ImageRequest<'_>],
+        layers: &[usize],
+        tiles: &mut dyn FnMut(usize) -> Result<Vec<Vec<f32>>>,
+    ) -> Result<Vec<BTreeMap<usize, ImageFeatures>>> {
         let p = self.patch_size();
-        let (rows, cols, dim) = (image.height / p, image.width / p, self.embed_dim());
-        let mut out = BTreeMap::new();
-        let mut missing = Vec::new();
-        for &l in layers {
-            match self.store.map(|s| s.get(&self.key(image, l))).transpose()? {
-                Some(Some(shard)) if shard.dim() == dim => {
-                    let (features, _, _) = shard.into_parts();
-                    out.insert(
-                        l,
-                        ImageFeatures {
-                            rows,
-                            cols,
-                            dim,
-                            features,
-                        },
-                    );
+        let dim = self.embed_dim();
+        // Cached layers first; per image, the layers still to compute.
+        let mut out: Vec<BTreeMap<usize, ImageFeatures>> = Vec::with_capacity(images.len());
+        let mut missing: Vec<Vec<usize>> = Vec::with_capacity(images.len());
+        for image in images {
+            let (rows, cols) = (image.height / p, image.width / p);
+            let mut found = BTreeMap::new();
+            let mut todo = Vec::new();
+            for &l in layers {
+                match self.store.map(|s| s.get(&self.key(image, l))).transpose()? {
+                    Some(Some(shard)) if shard.dim() == dim => {
+                        let (features, _, _) = shard.into_parts();
+                        found.insert(
+                            l,
+                            ImageFeatures {
+                                rows,
+                                cols,
+                                dim,
+                                features,
+                            },
+                        );
+                    }
+                    _ => todo.push(l),
                 }
-                _ => missing.push(l),
+            }
+            out.push(found);
+            missing.push(todo);
+        }
+        // Images with missing layers are encoded together, filling device batches across images (runs of
+        // consecutive images of one tile size).
+        let todo: Vec<usize> = (0..images.len())
+            .filter(|&i| !missing[i].is_empty())
+            .collect();
+        for group in todo.chunk_by(|&a, &b| {
+            (images[a].height, images[a].width) == (images[b].height, images[b].width)
+        }) {
+            let (h, w) = (images[group[0]].height, images[group[0]].width);
+            let mut all_layers: Vec<usize> = group
+                .iter()
+                .flat_map(|&i| missing[i].iter().copied())
+                .collect();
+            all_layers.sort_unstable();
+            all_layers.dedup();
+            let mut flat = Vec::new();
+            let mut counts = Vec::with_capacity(group.len());
+            for &i in group {
+                let t = tiles(i)?;
+                counts.push(t.len());
+                flat.extend(t);
+            }
+            let computed = self.encode_tiles(&flat, h, w, &all_layers)?;
+            let per_tile = (h / p) * (w / p) * dim;
+            let mut start = 0;
+            for (&i, &n) in group.iter().zip(&counts) {
+                let image = &images[i];
+                for &l in &missing[i] {
+                    let f = &computed[&l];
+                    let feats = ImageFeatures {
+                        rows: f.rows,
+                        cols: f.cols,
+                        dim,
+                        features: f.features[start * per_tile..(start + n) * per_tile].to_vec(),
+                    };
+                    if let Some(store) = self.store.filter(|_| image.cache) {
+                        let shard = Shard::new(feats.features.clone(), dim, None)?
+                            .with_metadata("image_id", image.image_id)?
+                            .with_metadata("layer", l.to_string())?;
+                        store.put(&self.key(image, l), &shard)?;
+                    }
+                    out[i].insert(l, feats);
+                }
+                start += n;
             }
         }
-        if missing.is_empty() {
+        Ok(out)
+    }
+}
+
+/// A token source that keeps every cacheable image's tokens in memory (up to `budget_bytes`) so that
+/// later experiments of the same model reuse them without the disk cache: the suite runner wraps each
+/// model's source in one for all of that model's units.
+pub struct Memo<'a> {
+    inner: &'a dyn TokenSource,
+    budget_bytes: usize,
+    used: std::cell::Cell<usize>,
+    map: std::cell::RefCell<std::collections::HashMap<(String, usize), ImageFeatures>>,
+}
+
+impl<'a> Memo<'a> {
+    /// Memoise `inner`'s tokens up to `budget_bytes` of features.
+    pub fn new(inner: &'a dyn TokenSource, budget_bytes: usize) -> Self {
+        Self {
+            inner,
+            budget_bytes,
+            used: std::cell::Cell::new(0),
+            map: Default::default(),
+        }
+    }
+
+    fn key(image: &ImageRequest<'_>) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}x{}",
+            image.dataset, image.preprocessing, image.image_id, image.height, image.width
+        )
+    }
+}
+
+impl TokenSource for Memo<'_> {
+    fn info(&self) -> ModelInfo {
+        self.inner.info()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn family(&self) -> Family {
+        self.inner.family()
+    }
+    fn patch_size(&self) -> usize {
+        self.inner.patch_size()
+    }
+    fn depth(&self) -> usize {
+        self.inner.depth()
+    }
+    fn embed_dim(&self) -> usize {
+        self.inner.embed_dim()
+    }
+    fn native_size(&self) -> usize {
+        self.inner.native_size()
+    }
+    fn norm(&self) -> InputNorm {
+        self.inner.norm()
+    }
+    fn paper_model(&self) -> Option<&str> {
+        self.inner.paper_model()
+    }
+    fn device(&self) -> Device {
+        self.inner.device()
+    }
+    fn batch_hint(&self) -> usize {
+        self.inner.batch_hint()
+    }
+
+    fn tokens(
+        &self,
+        image: &ImageRequest<'_>,
+        layers: &[usize],
+        tiles: &mut TileFn<'_>,
+    ) -> Result<BTreeMap<usize, ImageFeatures>> {
+        let mut out = self.tokens_batch(std::slice::from_ref(image), layers, &mut |_| tiles())?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    fn tokens_batch(
+        &self,
+        images: &[ImageRequest<'_>],
+        layers: &[usize],
+        tiles: &mut dyn FnMut(usize) -> Result<Vec<Vec<f32>>>,
+    ) -> Result<Vec<BTreeMap<usize, ImageFeatures>>> {
+        let keys: Vec<String> = images.iter().map(Self::key).collect();
+        let mut out: Vec<BTreeMap<usize, ImageFeatures>> = vec![BTreeMap::new(); images.len()];
+        let mut todo = Vec::new();
+        {
+            let map = self.map.borrow();
+            for (i, image) in images.iter().enumerate() {
+                let hit: Option<BTreeMap<usize, ImageFeatures>> = image
+                    .cache
+                    .then(|| {
+                        layers
+                            .iter()
+                            .map(|&l| map.get(&(keys[i].clone(), l)).map(|f| (l, f.clone())))
+                            .collect()
+                    })
+                    .flatten();
+                match hit {
+                    Some(h) => out[i] = h,
+                    None => todo.push(i),
+                }
+            }
+        }
+        if todo.is_empty() {
             return Ok(out);
         }
-        let tiles = tiles()?;
-        let computed = self.encode_tiles(&tiles, image.height, image.width, &missing)?;
-        for (l, feats) in computed {
-            if let Some(store) = self.store.filter(|_| image.cache) {
-                let shard = Shard::new(feats.features.clone(), dim, None)?
-                    .with_metadata("image_id", image.image_id)?
-                    .with_metadata("layer", l.to_string())?;
-                store.put(&self.key(image, l), &shard)?;
+        let sub: Vec<ImageRequest<'_>> = todo.iter().map(|&i| images[i]).collect();
+        let computed = self
+            .inner
+            .tokens_batch(&sub, layers, &mut |j| tiles(todo[j]))?;
+        let mut map = self.map.borrow_mut();
+        for (&i, feats) in todo.iter().zip(computed) {
+            if images[i].cache {
+                for (&l, f) in &feats {
+                    let bytes = f.features.len() * 4;
+                    if self.used.get() + bytes <= self.budget_bytes {
+                        self.used.set(self.used.get() + bytes);
+                        map.insert((keys[i].clone(), l), f.clone());
+                    }
+                }
             }
-            out.insert(l, feats);
+            out[i] = feats;
         }
         Ok(out)
     }

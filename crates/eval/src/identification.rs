@@ -613,13 +613,9 @@ fn evaluate_with(
     let gallery_m = MatRef::named("gallery", &gallery, n, dim)?;
 
     let mut results = Vec::with_capacity(cfg.transforms.len());
+    let mut progress = crate::progress::Progress::new("identification", cfg.transforms.len());
     for (ti, &t) in cfg.transforms.iter().enumerate() {
-        eprint!(
-            "\r[identification] [{}/{}] {:<8}",
-            ti + 1,
-            cfg.transforms.len(),
-            t.label()
-        );
+        progress.inc(&t.label());
         let tr = source.transformed(&spec, ti, t, &originals)?;
         let timgs: Vec<&ImageU8> = tr.iter().map(|x| &x.image).collect();
         let seed_tag = match t.kind {
@@ -714,7 +710,7 @@ fn evaluate_with(
             retrieval,
         });
     }
-    eprintln!();
+    drop(progress);
     lap("transforms_embed_search", &mut t0);
 
     Ok(IdentificationResult {

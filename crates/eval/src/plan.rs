@@ -589,3 +589,114 @@ pub fn units_by_model(plan: &Plan) -> BTreeMap<&str, Vec<&PlannedUnit>> {
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn pretrained_checkpoints_are_read_from_their_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = zoo::lookup("dino_vits16").unwrap().config.clone();
+        let data = vec![0u8; 4];
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &data).unwrap();
+        let meta = |m: &str, f: &str| {
+            let mut h = HashMap::new();
+            h.insert("patchlens.method".to_string(), m.to_string());
+            h.insert("patchlens.family".to_string(), f.to_string());
+            h.insert(
+                "patchlens.config".to_string(),
+                serde_json::to_string(&cfg).unwrap(),
+            );
+            Some(h)
+        };
+        for (file, m, f) in [
+            ("b.safetensors", "mae", "mae"),
+            ("a.safetensors", "dino", "dino"),
+        ] {
+            safetensors::serialize_to_file(
+                vec![("x", view.clone())],
+                meta(m, f),
+                &d.path().join(file),
+            )
+            .unwrap();
+        }
+        // Without the metadata a file is not a pretrained demo checkpoint.
+        safetensors::serialize_to_file(
+            vec![("x", view.clone())],
+            None,
+            &d.path().join("c.safetensors"),
+        )
+        .unwrap();
+        let got = pretrained_checkpoints(d.path()).unwrap();
+        let methods: Vec<&str> = got.iter().map(|c| c.method.as_str()).collect();
+        assert_eq!(
+            methods,
+            ["dino", "mae"],
+            "study order: supervised, dino, mae, simmim"
+        );
+        assert_eq!(got[1].family, Family::Mae);
+        assert_eq!(got[0].config, cfg);
+        assert!(
+            pretrained_checkpoints(&d.path().join("absent"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn config_override_replaces_fields() {
+        let z = zoo::lookup("dino_vitb16").unwrap();
+        let mut t = toml::Table::new();
+        t.insert("embed_dim".into(), toml::Value::Integer(96));
+        t.insert("depth".into(), toml::Value::Integer(4));
+        t.insert("num_heads".into(), toml::Value::Integer(3));
+        t.insert("mlp_hidden".into(), toml::Value::Integer(0));
+        let c = config_with(&z.config, Some(&t)).unwrap();
+        assert_eq!(
+            (c.embed_dim, c.depth, c.num_heads, c.mlp_hidden),
+            (96, 4, 3, 384)
+        );
+        assert_eq!(c.patch_size, 16, "kept");
+    }
+
+    #[test]
+    fn missing_weights_skip_with_the_fetch_command() {
+        let d = tempfile::tempdir().unwrap();
+        let reg = ModelRegistry::new();
+        let line = reg.source("mae_vitb16", d.path()).unwrap_err();
+        assert!(
+            line.contains("cargo xtask fetch-weights mae_vitb16"),
+            "{line}"
+        );
+        assert!(reg.spec("not_a_model").is_err());
+    }
+
+    /// Unit ids depend on the work, not on where the data, weights or output live.
+    #[test]
+    fn unit_ids_do_not_depend_on_paths() {
+        let suite = crate::suite::load("demo", None).unwrap();
+        let mut ids = Vec::new();
+        for root in ["/a", "/mnt/other/place"] {
+            let d = tempfile::tempdir().unwrap();
+            let opts = PlanOptions {
+                data_root: PathBuf::from(root).join("data"),
+                weights_root: PathBuf::from(root).join("weights"),
+                config_dir: PathBuf::from(root),
+                repo_root: PathBuf::from("/nonexistent"),
+                out: d.path().to_path_buf(),
+                ..PlanOptions::default()
+            };
+            let p = plan(&suite, &opts).unwrap();
+            ids.push(p.units.iter().map(|u| u.id.clone()).collect::<Vec<_>>());
+        }
+        assert_eq!(ids[0], ids[1]);
+        // 5 random fallback models × 7 experiments, one id each.
+        assert_eq!(ids[0].len(), 35);
+        let distinct: std::collections::BTreeSet<_> = ids[0].iter().collect();
+        assert_eq!(distinct.len(), 35);
+    }
+}

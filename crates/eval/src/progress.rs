@@ -62,6 +62,63 @@ impl Progress {
         }
     }
 
+    /// A transfer of `total` bytes (unknown: `None`), shown with sizes and rate.
+    pub fn bytes(label: impl Into<String>, total: Option<u64>) -> Progress {
+        let label = label.into();
+        let bar = bars_enabled().then(|| {
+            let b = multi().add(match total {
+                Some(t) => ProgressBar::new(t),
+                None => ProgressBar::new_spinner(),
+            });
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta})",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.set_prefix(label.clone());
+            b
+        });
+        Progress {
+            bar,
+            label,
+            total: total.unwrap_or(0),
+            done: 0,
+            start: Instant::now(),
+            last_line: None,
+        }
+    }
+
+    /// The transfer is at `pos` bytes.
+    pub fn set_position(&mut self, pos: u64) {
+        self.done = pos;
+        match &self.bar {
+            Some(b) => b.set_position(pos),
+            None => {
+                let now = Instant::now();
+                if self
+                    .last_line
+                    .is_none_or(|t| now.duration_since(t) >= LINE_INTERVAL)
+                {
+                    self.last_line = Some(now);
+                    let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+                    tracing::info!(
+                        "{} {:.1}/{} MB ({:.1} MB/s)",
+                        self.label,
+                        pos as f64 / 1e6,
+                        if self.total > 0 {
+                            format!("{:.1}", self.total as f64 / 1e6)
+                        } else {
+                            "?".into()
+                        },
+                        pos as f64 / 1e6 / secs
+                    );
+                }
+            }
+        }
+    }
+
     /// One more item done; `item` names it (an image id, a frame).
     pub fn inc(&mut self, item: &str) {
         self.done += 1;

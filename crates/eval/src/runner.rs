@@ -21,7 +21,7 @@ use patchlens_vit::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::degradation::{self, DegradationConfig};
-use crate::encode::ModelTokens;
+use crate::encode::{ModelTokens, TokenSource};
 use crate::error::{Context, EvalError, Result, bail};
 use crate::findings::{self, Finding};
 use crate::identification::{self, IdDataset, IdentificationConfig};
@@ -212,9 +212,23 @@ pub enum Event<'a> {
     UnitFailed(&'a str),
 }
 
-/// Run one unit with `model` (the unit's model, loaded). Errors inside the experiment are errors; the
-/// caller decides whether to skip.
-pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> Result<UnitRecord> {
+/// The token source of `model` for this run: batched on its device, through the feature cache when the
+/// suite keeps one.
+pub fn model_tokens<'m>(ctx: &'m RunContext<'_>, model: &'m Backbone) -> ModelTokens<'m> {
+    let store = ctx.suite.feature_cache.then_some(&ctx.store);
+    ModelTokens::new(model, store, ctx.device_batch)
+}
+
+/// Memory for the in-process reuse of a model's tokens across its units.
+pub const MEMO_BUDGET_BYTES: usize = 2 << 30;
+
+/// Run one unit with `tokens` (the unit's model). Errors inside the experiment are errors; the caller
+/// decides whether to skip.
+pub fn run_unit(
+    ctx: &RunContext<'_>,
+    unit: &PlannedUnit,
+    tokens: &dyn TokenSource,
+) -> Result<UnitRecord> {
     let t0 = Instant::now();
     let def = ctx
         .suite
@@ -234,7 +248,6 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
         def.spec.dataset(),
     )
     .map_err(EvalError::Msg)?;
-    let tokens = ModelTokens::new(model, Some(&ctx.store), ctx.device_batch);
     let layers: Vec<LayerSel> = unit.layers.iter().map(|&l| LayerSel::Index(l)).collect();
     let id = &unit.experiment;
     let mut experiments = Vec::new();
@@ -259,7 +272,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
                 id: Some(id.clone()),
                 maps_dir: Some(ctx.out.join("maps")),
             };
-            let r = segmentation::run(&cfg, &tokens)?;
+            let r = segmentation::run(&cfg, tokens)?;
             lines.extend(r.summary_lines());
             experiments.extend(r.experiments());
         }
@@ -282,7 +295,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
             cfg.linear = ctx.linear(s.linear_epochs);
             cfg.bootstrap = ctx.bootstrap(def);
             cfg.id = Some(id.clone());
-            let r = degradation::run(&cfg, &tokens)?;
+            let r = degradation::run(&cfg, tokens)?;
             lines.extend(r.summary_lines());
             experiments.extend(r.experiments());
         }
@@ -304,7 +317,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
             cfg.linear = ctx.linear(s.linear_epochs);
             cfg.retrain_linear = s.linear;
             cfg.bootstrap = ctx.bootstrap(def);
-            let r = variance::run(&cfg, &tokens)?;
+            let r = variance::run(&cfg, tokens)?;
             lines.extend(r.summary_lines());
             experiments.extend(r.experiments());
         }
@@ -347,7 +360,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
                     let mut c = cfg.clone();
                     c.layer = Some(layer);
                     c.remove_top_variance = n;
-                    let r = identification::run(&c, &tokens)?;
+                    let r = identification::run(&c, tokens)?;
                     lines.push(r.summary_line());
                     experiments.push(r.experiment());
                 }
@@ -378,7 +391,7 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
                         deltas: s.deltas.clone(),
                         similarity: patchlens_track::Similarity::Dot,
                     };
-                    let r = tracking::run(&cfg, &tokens)?;
+                    let r = tracking::run(&cfg, tokens)?;
                     lines.push(r.summary_line());
                     experiments.push(r.experiment());
                 }
@@ -412,11 +425,11 @@ pub fn run_unit(ctx: &RunContext<'_>, unit: &PlannedUnit, model: &Backbone) -> R
                 cfg.scale_size = s
                     .scale_size
                     .unwrap_or(patchlens_track::protocol::davis::SCALE_SIZE);
-                let r = propagation::run(&cfg, &tokens)?;
+                let r = propagation::run(&cfg, tokens)?;
                 lines.push(r.summary_line());
                 let mut e = r.experiment();
                 if s.dataset == PropDatasetName::Synthetic {
-                    e.name = format!("synthetic/propagation/{}/layer{layer}", model.name);
+                    e.name = format!("synthetic/propagation/{}/layer{layer}", tokens.name());
                     e.protocol.insert(
                         "synthetic_videos".into(),
                         serde_json::json!({"videos": s.num_videos.unwrap_or(2), "frames": s.frames.unwrap_or(12), "seed": ctx.suite.seed,
@@ -475,7 +488,8 @@ pub fn run_one(
         return Ok((r, true));
     }
     let model = load_model(ctx.plan.model(&unit.model)?, device)?;
-    let r = run_unit(ctx, unit, &model).with_context(|| format!("unit {}", unit.id))?;
+    let r = run_unit(ctx, unit, &model_tokens(ctx, &model))
+        .with_context(|| format!("unit {}", unit.id))?;
     save_record(&ctx.out, &r)?;
     Ok((r, false))
 }
@@ -520,6 +534,10 @@ pub fn run_all(
                 }
             }
         };
+        let tokens = model.as_ref().map(|b| model_tokens(ctx, b));
+        let memo = tokens
+            .as_ref()
+            .map(|t| crate::encode::Memo::new(t, MEMO_BUDGET_BYTES));
         for (ui, u) in units.iter().enumerate() {
             on(Event::UnitStart {
                 model: (mi + 1, n_models),
@@ -538,8 +556,8 @@ pub fn run_all(
                 });
                 continue;
             }
-            let model = model.as_ref().context("model loaded for the units to do")?;
-            match run_unit(ctx, u, model) {
+            let memo = memo.as_ref().context("model loaded for the units to do")?;
+            match run_unit(ctx, u, memo) {
                 Ok(r) => {
                     save_record(&ctx.out, &r)?;
                     on(Event::UnitDone {
@@ -697,6 +715,7 @@ pub fn write_outputs(
         patchlens_store::write_atomic(&plots.join(&f.file_name), f.svg.as_bytes())?;
     }
     results.save(out.join("results.json"))?;
+    results.save_csv(out.join("results.csv"))?;
     patchlens_store::write_atomic(&out.join("report.md"), md.as_bytes())?;
     let html_path = out.join("report.html");
     patchlens_store::write_atomic(&html_path, html.as_bytes())?;

@@ -9,6 +9,7 @@
 //! device_batch = 16                    # tiles per forward pass (--device-batch overrides)
 //! models = ["dino_vitb16", …]          # default models (--models overrides)
 //! synthetic = false                    # true: the synthetic benchmark, no files (the demo)
+//! feature_cache = true                 # keep encoded features on disk (<out>/cache) for later runs
 //!
 //! [data]                               # dataset folders, relative to --data-root (or absolute)
 //! cityscapes = "cityscapes"
@@ -60,6 +61,9 @@ pub struct Suite {
     pub models: Vec<String>,
     /// Whether the suite runs on the synthetic benchmark only (needs no files).
     pub synthetic: bool,
+    /// Keep encoded features in the on-disk cache (`<out>/cache`) for later runs; without it a model's
+    /// features are reused across its experiments in memory only.
+    pub feature_cache: bool,
     /// Dataset folders by dataset name, relative to `--data-root`.
     pub data: BTreeMap<String, String>,
     /// Model definitions by name.
@@ -89,6 +93,8 @@ struct SuiteDoc {
     models: Vec<String>,
     #[serde(default)]
     synthetic: bool,
+    #[serde(default = "default_true")]
+    feature_cache: bool,
     #[serde(default)]
     data: BTreeMap<String, String>,
     #[serde(default)]
@@ -617,6 +623,7 @@ pub fn from_table(table: toml::Table, what: &str) -> Result<Suite> {
         device_batch: doc.device_batch,
         models: doc.models,
         synthetic: doc.synthetic,
+        feature_cache: doc.feature_cache,
         data: doc.data,
         model: doc.model,
         demo: doc.demo,

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -525,7 +525,7 @@ pub fn download(
             Ok(()) => return Ok(initial),
             Err(e) if retryable(&e) && attempt < retries => {
                 attempt += 1;
-                eprintln!("{e}; resuming (retry {attempt}/{retries})");
+                tracing::warn!("{e}; resuming (retry {attempt}/{retries})");
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
             Err(e) => return Err(e),
@@ -562,7 +562,7 @@ fn download_once(
     let (mut file, start, total) = match status {
         200 => {
             if have > 0 && progress {
-                eprintln!(
+                tracing::warn!(
                     "{name}: the server does not resume (HTTP 200 to a range request); starting over"
                 );
             }
@@ -622,8 +622,7 @@ fn download_once(
     let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; 1 << 20];
     let mut got = start;
-    let t0 = Instant::now();
-    let mut last = Instant::now();
+    let mut bar = progress.then(|| crate::progress::Progress::bytes(name, total));
     let total_s = total.map_or("?".to_string(), |t| t.to_string());
     loop {
         let n = match reader.read(&mut buf) {
@@ -643,24 +642,12 @@ fn download_once(
         };
         file.write_all(&buf[..n]).map_err(io_err(part))?;
         got += n as u64;
-        if progress && last.elapsed() > Duration::from_millis(500) {
-            last = Instant::now();
-            let mb = |b: u64| b as f64 / 1e6;
-            let rate = mb(got - start) / t0.elapsed().as_secs_f64().max(1e-3);
-            match total {
-                Some(t) => eprint!(
-                    "\r{name}: {:.1}/{:.1} MB ({rate:.1} MB/s)   ",
-                    mb(got),
-                    mb(t)
-                ),
-                None => eprint!("\r{name}: {:.1} MB ({rate:.1} MB/s)   ", mb(got)),
-            }
+        if let Some(b) = bar.as_mut() {
+            b.set_position(got);
         }
     }
     file.sync_all().map_err(io_err(part))?;
-    if progress {
-        eprint!("\r{:60}\r", "");
-    }
+    drop(bar);
     if let Some(t) = total
         && got != t
     {
@@ -710,7 +697,7 @@ pub fn fetch(spec: &FetchSpec, opts: &FetchOptions) -> Result<Fetched, FetchErro
         (sha, v, false, 0)
     } else {
         if opts.progress {
-            eprintln!("{}: downloading {}", spec.name, spec.url);
+            tracing::info!("{}: downloading {}", spec.name, spec.url);
         }
         let resumed_from = download(&spec.name, &spec.url, &part, opts.retries, opts.progress)?;
         let sha = sha256_file(&part)?;

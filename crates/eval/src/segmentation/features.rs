@@ -140,66 +140,83 @@ pub fn extract(
         Some(d) => format!("encoding {} ({})", split.split, d.tag()),
     };
     let mut progress = Progress::new(label, n);
-    for (i, entry) in split.entries.iter().enumerate() {
-        let sample = split
-            .load(i)
-            .with_context(|| format!("loading {}", entry.id))?;
-        let raw = cut_tiles(spec, &sample.id, &sample.image, Some(&sample.label))
-            .with_context(|| format!("tiling {}", entry.id))?;
-        let request = ImageRequest {
-            dataset: &dataset,
-            preprocessing: &preprocessing,
-            image_id: &sample.id,
-            height: spec.input,
-            width: spec.input,
-            cache: degrade.is_none(),
-        };
-        let feats = tokens.tokens(&request, layers, &mut || {
+    // Images are encoded in groups whose tiles fill at least one device batch.
+    let mut i = 0;
+    while i < n {
+        let mut group = Vec::new();
+        let mut group_tiles = 0;
+        while i < n && (group.is_empty() || group_tiles < tokens.batch_hint()) {
+            let entry = &split.entries[i];
+            let sample = split
+                .load(i)
+                .with_context(|| format!("loading {}", entry.id))?;
+            let raw = cut_tiles(spec, &sample.id, &sample.image, Some(&sample.label))
+                .with_context(|| format!("tiling {}", entry.id))?;
+            group_tiles += raw.len();
+            group.push((i, sample, raw));
+            i += 1;
+        }
+        let requests: Vec<ImageRequest<'_>> = group
+            .iter()
+            .map(|(_, sample, _)| ImageRequest {
+                dataset: &dataset,
+                preprocessing: &preprocessing,
+                image_id: &sample.id,
+                height: spec.input,
+                width: spec.input,
+                cache: degrade.is_none(),
+            })
+            .collect();
+        let feats = tokens.tokens_batch(&requests, layers, &mut |g| {
+            let (image_index, _, raw) = &group[g];
             raw.iter()
                 .enumerate()
                 .map(|(t, tile)| -> Result<Vec<f32>> {
                     let img = match degrade {
                         None => tile.image.clone(),
-                        Some(d) => d.apply(&tile.image, i as u64, t as u64)?,
+                        Some(d) => d.apply(&tile.image, *image_index as u64, t as u64)?,
                     };
                     Ok(to_chw(&model_input(spec, &img)))
                 })
                 .collect()
         })?;
-        let mut labels = Vec::with_capacity(raw.len() * ppt);
-        for t in &raw {
-            let pl = t
-                .patch_labels(spec)
-                .with_context(|| format!("{}: tile without labels", entry.id))?;
-            labels.extend(pl.iter().map(|&v| space.canonical(v as u32)));
-        }
-        let (tile_rows, tile_cols) = spec.tiles_for(sample.image.width, sample.image.height)?;
-        for (&l, sf) in out.iter_mut() {
-            let f = feats
-                .get(&l)
-                .with_context(|| format!("{}: layer {l} missing", entry.id))?;
-            if f.features.len() != raw.len() * ppt * dim {
-                bail!(
-                    "{}: {} feature values for {} tiles of {ppt} patches × {dim} (a cache or feature file from another model?)",
-                    entry.id,
-                    f.features.len(),
-                    raw.len()
-                );
+        for ((index, sample, raw), feats) in group.iter().zip(feats) {
+            let entry = &split.entries[*index];
+            let mut labels = Vec::with_capacity(raw.len() * ppt);
+            for t in raw {
+                let pl = t
+                    .patch_labels(spec)
+                    .with_context(|| format!("{}: tile without labels", entry.id))?;
+                labels.extend(pl.iter().map(|&v| space.canonical(v as u32)));
             }
-            let offset = sf.labels.len();
-            sf.labels.extend_from_slice(&labels);
-            sf.features.extend_from_slice(&f.features);
-            sf.images.push(ImageSlot {
-                entry: entry.clone(),
-                width: sample.label.width,
-                height: sample.label.height,
-                tile_rows,
-                tile_cols,
-                offset,
-                n_patches: labels.len(),
-            });
+            let (tile_rows, tile_cols) = spec.tiles_for(sample.image.width, sample.image.height)?;
+            for (&l, sf) in out.iter_mut() {
+                let f = feats
+                    .get(&l)
+                    .with_context(|| format!("{}: layer {l} missing", entry.id))?;
+                if f.features.len() != raw.len() * ppt * dim {
+                    bail!(
+                        "{}: {} feature values for {} tiles of {ppt} patches × {dim} (a cache or feature file from another model?)",
+                        entry.id,
+                        f.features.len(),
+                        raw.len()
+                    );
+                }
+                let offset = sf.labels.len();
+                sf.labels.extend_from_slice(&labels);
+                sf.features.extend_from_slice(&f.features);
+                sf.images.push(ImageSlot {
+                    entry: entry.clone(),
+                    width: sample.label.width,
+                    height: sample.label.height,
+                    tile_rows,
+                    tile_cols,
+                    offset,
+                    n_patches: labels.len(),
+                });
+            }
+            progress.inc(&entry.id);
         }
-        progress.inc(&entry.id);
     }
     let s = t0.elapsed().as_secs_f64();
     for sf in out.values_mut() {

@@ -128,76 +128,17 @@ pub fn evaluate_predictions(
 
 /// 95 % percentile-bootstrap interval of the mIoU over test images (`n_resamples` resamples, `seed`).
 ///
-/// Spaces scored like cityscapesScripts (absent classes skipped) use
-/// [`patchlens_report::bootstrap_ci_miou`] on the per-image confusion matrices; ADE20K's
-/// CSAILVision convention (mean over all classes, ε in the denominator) resamples the same per-class
-/// sums with that formula, so the interval is around the reported mIoU in both cases.
+/// [`patchlens_report::bootstrap_ci_miou`] resamples the per-image confusion matrices and scores each
+/// resample with the label space's own convention (absent classes skipped like cityscapesScripts, or
+/// ADE20K's CSAILVision mean over all classes with ε), so the interval is around the reported mIoU.
 pub fn miou_ci(
     eval: &SegEvaluation,
     n_resamples: usize,
     seed: u64,
 ) -> Result<patchlens_report::ConfidenceInterval> {
-    let space = eval.total.space();
-    let k = space.num_classes();
-    match space.absent {
-        patchlens_metrics::AbsentClassPolicy::Nan => {
-            let mats = eval
-                .per_image
-                .iter()
-                .map(|m| patchlens_report::ConfusionMatrix::new(k, k + 1, m.counts().to_vec()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            Ok(patchlens_report::bootstrap_ci_miou(
-                &mats,
-                n_resamples,
-                seed,
-            )?)
-        }
-        patchlens_metrics::AbsentClassPolicy::Epsilon(eps) => {
-            // Per image and class: (tp, ground-truth pixels, predicted pixels among evaluated rows).
-            let sums: Vec<Vec<[u64; 3]>> = eval
-                .per_image
-                .iter()
-                .map(|m| {
-                    let mut s = vec![[0u64; 3]; k];
-                    for g in 0..k {
-                        for p in 0..=k {
-                            let c = m.get(g, p);
-                            s[g][1] += c;
-                            if p < k {
-                                s[p][2] += c;
-                            }
-                            if p == g {
-                                s[g][0] += c;
-                            }
-                        }
-                    }
-                    s
-                })
-                .collect();
-            let stat = |idx: &mut dyn Iterator<Item = usize>| {
-                let mut acc = vec![[0u64; 3]; k];
-                for i in idx {
-                    for (a, s) in acc.iter_mut().zip(&sums[i]) {
-                        a[0] += s[0];
-                        a[1] += s[1];
-                        a[2] += s[2];
-                    }
-                }
-                let total: f64 = acc
-                    .iter()
-                    .map(|a| a[0] as f64 / (eps + (a[1] + a[2] - a[0]) as f64))
-                    .sum();
-                Some(total / k as f64)
-            };
-            Ok(patchlens_report::bootstrap_ci_with(
-                eval.per_image.len(),
-                n_resamples,
-                seed,
-                patchlens_report::DEFAULT_LEVEL,
-                eval.total.miou(),
-                "percentile bootstrap over images (summed per-class counts, CSAILVision IoU)",
-                |idx| stat(&mut idx.iter().copied()),
-            )?)
-        }
-    }
+    Ok(patchlens_report::bootstrap_ci_miou(
+        &eval.per_image,
+        n_resamples,
+        seed,
+    )?)
 }
