@@ -13,8 +13,8 @@
 
 mod support;
 
-use patchlens_eval::segmentation::{self, ProbeKind, SegSource, SegmentationConfig};
 use patchlens_eval::ModelTokens;
+use patchlens_eval::segmentation::{self, ProbeKind, SegSource, SegmentationConfig};
 use patchlens_store::FeatureStore;
 
 const KNN_FLOOR: f64 = 0.25;
@@ -36,10 +36,14 @@ fn dinov2_small_on_camvid_mini_beats_floors() {
         let mut cfg = SegmentationConfig::new(SegSource::Camvid { root: data.clone() });
         cfg.probes = vec![probe];
         let t = std::time::Instant::now();
-        let res = segmentation::run(&cfg, &ModelTokens::new(&model, Some(&store), 16)).expect("run");
+        let res =
+            segmentation::run(&cfg, &ModelTokens::new(&model, Some(&store), 16)).expect("run");
         assert_eq!(res.runs.len(), 1);
         let s = &res.runs[0].scores;
-        let ci = s.miou_ci.as_ref().expect("bootstrap interval (1000 resamples by default)");
+        let ci = s
+            .miou_ci
+            .as_ref()
+            .expect("bootstrap interval (1000 resamples by default)");
         eprintln!(
             "{}: mIoU {:.4} pixel acc {:.4} patch acc {:.4} CI [{:.4}, {:.4}] in {:.1} s",
             probe.name(),

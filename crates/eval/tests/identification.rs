@@ -167,7 +167,11 @@ impl TokenSource for ColourTokens {
         layers: &[usize],
         tiles: &mut TileFn<'_>,
     ) -> patchlens_eval::Result<BTreeMap<usize, ImageFeatures>> {
-        assert!(!self.forbid, "no tokens expected (asked for {})", image.image_id);
+        assert!(
+            !self.forbid,
+            "no tokens expected (asked for {})",
+            image.image_id
+        );
         assert_eq!((image.height, image.width), (224, 224));
         self.calls.borrow_mut().push(image.image_id.to_string());
         let full: Vec<f32> = tiles()?.iter().flat_map(|t| colour_features(t)).collect();
@@ -218,7 +222,10 @@ fn fair1m_counts_match_the_hand_worked_example() {
     assert_eq!(m("tiles"), 3.0);
     assert_eq!(m("gallery_patches"), 3.0 * 196.0);
     assert_eq!(m("query_positions"), 33.0);
-    assert_eq!((res.tiles, res.gallery_patches, res.query_positions), (3, 588, 33));
+    assert_eq!(
+        (res.tiles, res.gallery_patches, res.query_positions),
+        (3, 588, 33)
+    );
     let calls = source.calls.borrow();
     assert_eq!(
         calls.len(),
@@ -256,7 +263,10 @@ fn fair1m_counts_match_the_hand_worked_example() {
     let blur1 = &res.counts[0];
     assert_eq!(blur1.transform, t(TransformKind::Blur, 1));
     assert_eq!(
-        (blur1.identification.queries, blur1.identification.same_patch),
+        (
+            blur1.identification.queries,
+            blur1.identification.same_patch
+        ),
         (33, 33)
     );
     let r = blur1.retrieval.as_ref().expect("retrieval counts");
@@ -349,7 +359,10 @@ fn fair1m_removal_and_errors() {
     deep.layer = Some(13);
     let e = identification::run(&deep, &ColourTokens::new()).unwrap_err();
     let msg = support::chain(&e);
-    assert!(msg.contains("layer") && msg.contains("13") && msg.contains("1..=12"), "{msg}");
+    assert!(
+        msg.contains("layer") && msg.contains("13") && msg.contains("1..=12"),
+        "{msg}"
+    );
 
     // A missing folder names the path (before any token is asked for).
     let cfg = IdentificationConfig::new(IdDataset::Fair1m {
@@ -367,7 +380,11 @@ fn fair1m_removal_and_errors() {
 
     // Bad transform names and levels are refused, naming them.
     let e = identification::parse_transforms("rotate,warp", &[1]).unwrap_err();
-    assert!(support::chain(&e).contains("warp"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("warp"),
+        "{}",
+        support::chain(&e)
+    );
     let e = identification::parse_transforms("rotate", &[5]).unwrap_err();
     assert!(support::chain(&e).contains('5'), "{}", support::chain(&e));
     assert_eq!(
@@ -534,7 +551,11 @@ fn shared_dinov2_small_identifies_mildly_blurred_synthetic_patches() {
     let cache = tempfile::tempdir().unwrap();
     let store = patchlens_store::FeatureStore::open(cache.path()).unwrap();
     let res = identification::run(&cfg, &ModelTokens::new(&model, Some(&store), 16)).unwrap();
-    assert!(res.summary_line().contains("blur1"), "{}", res.summary_line());
+    assert!(
+        res.summary_line().contains("blur1"),
+        "{}",
+        res.summary_line()
+    );
     let e = res.experiment();
     assert_eq!(e.model.zoo_name, "dinov2_vits14");
     assert_eq!(e.model.weights_sha256.as_deref().map(str::len), Some(64));
@@ -544,5 +565,9 @@ fn shared_dinov2_small_identifies_mildly_blurred_synthetic_patches() {
     // kernel-level numeric differences between backends.
     let rate = e.metrics["blur1/same_patch_rate"];
     assert!(rate > 0.4, "blur1 same-patch rate {rate}");
-    assert_eq!(store.keys().unwrap().len(), 2, "originals + blur1, one chunk each");
+    assert_eq!(
+        store.keys().unwrap().len(),
+        2,
+        "originals + blur1, one chunk each"
+    );
 }

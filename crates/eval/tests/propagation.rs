@@ -122,17 +122,29 @@ fn bad_inputs_are_clear_errors() {
     cfg.scale_size = 112;
     cfg.sequences = vec!["nosuchseq".into()];
     let e = propagation::run(&cfg, &tokens).unwrap_err();
-    assert!(support::chain(&e).contains("nosuchseq"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("nosuchseq"),
+        "{}",
+        support::chain(&e)
+    );
 
     let cfg = PropagationEvalConfig::new(DavisDataset::Davis2017, dir.path().join("missing"));
     let e = propagation::run(&cfg, &tokens).unwrap_err();
-    assert!(support::chain(&e).contains("missing"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("missing"),
+        "{}",
+        support::chain(&e)
+    );
 
     let mut cfg = PropagationEvalConfig::new(DavisDataset::Davis2017, &root);
     cfg.scale_size = 112;
     cfg.propagation.topk = 0;
     let e = propagation::run(&cfg, &tokens).unwrap_err();
-    assert!(support::chain(&e).contains("topk"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("topk"),
+        "{}",
+        support::chain(&e)
+    );
 
     let mut cfg = PropagationEvalConfig::new(DavisDataset::Davis2017, &root);
     cfg.scale_size = 112;

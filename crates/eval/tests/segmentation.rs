@@ -43,14 +43,26 @@ fn cosine_self_match_scores_by_hand() {
         "{lines:?}"
     );
     assert_eq!(res.layers, vec![12]);
-    assert_eq!(store.keys().expect("keys").len(), 3, "one shard per image (A, B, C)");
+    assert_eq!(
+        store.keys().expect("keys").len(),
+        3,
+        "one shard per image (A, B, C)"
+    );
 
     // The typed scores.
     assert_eq!(res.runs.len(), 1);
     let s = &res.runs[0].scores;
     assert!((s.miou - 0.25).abs() < 1e-12, "{}", s.miou);
-    assert!((s.pixel_accuracy - 0.5).abs() < 1e-12, "{}", s.pixel_accuracy);
-    assert!((s.patch_accuracy - 0.5).abs() < 1e-12, "{}", s.patch_accuracy);
+    assert!(
+        (s.pixel_accuracy - 0.5).abs() < 1e-12,
+        "{}",
+        s.pixel_accuracy
+    );
+    assert!(
+        (s.patch_accuracy - 0.5).abs() < 1e-12,
+        "{}",
+        s.patch_accuracy
+    );
     let expect = [
         ("Sky", 0.5),
         ("Building", 0.5),
@@ -140,12 +152,19 @@ fn cosine_self_match_scores_by_hand() {
     cfg2.normalize = Normalize::Standardize;
     cfg2.bootstrap.resamples = 0;
     let res2 = segmentation::run(&cfg2, &ModelTokens::new(&model, Some(&store), 16)).expect("run");
-    assert_eq!(store.keys().expect("keys").len(), 3, "features read from the cache");
+    assert_eq!(
+        store.keys().expect("keys").len(),
+        3,
+        "features read from the cache"
+    );
     let s2 = &res2.runs[0].scores;
     assert!((0.0..=1.0).contains(&s2.miou), "{}", s2.miou);
     assert!(s2.miou_ci.is_none(), "no interval without resamples");
     let e2 = &res2.experiments()[0];
-    assert_eq!(e2.name, "camvid/knn/train/dinov2_vits14/layer12/minus10/standardize");
+    assert_eq!(
+        e2.name,
+        "camvid/knn/train/dinov2_vits14/layer12/minus10/standardize"
+    );
     assert!(e2.images.is_empty(), "no maps without maps_dir");
     let ft = &e2.protocol["knn"]["feature_transform"];
     assert_eq!(ft["dim_after"], 384 - 10, "{ft}");
@@ -170,8 +189,16 @@ fn self_match_scores_hold_with_random_weights() {
     let res = segmentation::run(&cfg, &ModelTokens::new(&model, None, 16)).expect("run");
     let s = &res.runs[0].scores;
     assert!((s.miou - 0.25).abs() < 1e-12, "{}", s.miou);
-    assert!((s.pixel_accuracy - 0.5).abs() < 1e-12, "{}", s.pixel_accuracy);
-    assert!((s.patch_accuracy - 0.5).abs() < 1e-12, "{}", s.patch_accuracy);
+    assert!(
+        (s.pixel_accuracy - 0.5).abs() < 1e-12,
+        "{}",
+        s.pixel_accuracy
+    );
+    assert!(
+        (s.patch_accuracy - 0.5).abs() < 1e-12,
+        "{}",
+        s.patch_accuracy
+    );
     let mut per_class = s.per_class_iou.clone();
     per_class.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -184,7 +211,13 @@ fn self_match_scores_hold_with_random_weights() {
         ]
     );
     let e = &res.experiments()[0];
-    assert!(e.model.weights_sha256.as_deref().unwrap().starts_with("random-init-seed0-config"));
+    assert!(
+        e.model
+            .weights_sha256
+            .as_deref()
+            .unwrap()
+            .starts_with("random-init-seed0-config")
+    );
 }
 
 #[test]
@@ -193,7 +226,8 @@ fn bad_input_is_refused_clearly() {
     let e = segmentation::probe::parse_normalize("pca:0").unwrap_err();
     assert!(e.contains("pca:0"), "{e}");
     // The same value in a configuration document.
-    let doc = serde_json::json!({"source": {"dataset": "camvid", "root": "x"}, "normalize": "pca:0"});
+    let doc =
+        serde_json::json!({"source": {"dataset": "camvid", "root": "x"}, "normalize": "pca:0"});
     let e = serde_json::from_value::<SegmentationConfig>(doc).unwrap_err();
     assert!(e.to_string().contains("pca:0"), "{e}");
 

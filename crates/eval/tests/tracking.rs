@@ -189,11 +189,7 @@ fn dinov2_beats_random_init_on_hard_synthetic_videos() {
     );
     eprintln!("mean: dinov2 {mr:.4} random {mx:.4}");
     for e in [&real, &rand] {
-        assert!(
-            metric(e, "same_instance.delta1") >= 0.9,
-            "{:?}",
-            e.metrics
-        );
+        assert!(metric(e, "same_instance.delta1") >= 0.9, "{:?}", e.metrics);
     }
     assert!(
         mr >= mx + 0.06,
@@ -215,10 +211,17 @@ fn bad_inputs_are_clear_errors() {
     // BDD100K without a root: the error names the missing setting and the dataset.
     let e = tracking::run(&TrackingConfig::new(TrackingDataset::Bdd100k), &tokens).unwrap_err();
     let msg = support::chain(&e);
-    assert!(msg.contains("data-root") && msg.contains("bdd100k"), "{msg}");
+    assert!(
+        msg.contains("data-root") && msg.contains("bdd100k"),
+        "{msg}"
+    );
     // An unknown model name is refused naming it.
     let e = ModelSpec::zoo("no_such_model").unwrap_err();
-    assert!(support::chain(&e).contains("no_such_model"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("no_such_model"),
+        "{}",
+        support::chain(&e)
+    );
     // Δ = 0 is refused.
     let mut cfg = TrackingConfig::new(TrackingDataset::Synthetic);
     cfg.deltas = vec![0];

@@ -90,7 +90,10 @@ fn variance_spectrum_and_sweep() {
         .iter()
         .map(|x| x.as_u64().unwrap() as usize)
         .collect();
-    assert_eq!(sorted, layer.spectrum.sorted, "the report holds the typed spectrum");
+    assert_eq!(
+        sorted, layer.spectrum.sorted,
+        "the report holds the typed spectrum"
+    );
     assert_eq!(got_order, layer.spectrum.order);
     assert_eq!(sorted.len(), dim);
     for (r, (&s, &i)) in sorted.iter().zip(&order).enumerate() {
@@ -170,12 +173,23 @@ fn variance_spectrum_and_sweep() {
 #[test]
 fn bad_values_are_refused_naming_them() {
     let e = Alternative::parse("whitening").unwrap_err();
-    assert!(support::chain(&e).contains("whitening"), "{}", support::chain(&e));
-    assert_eq!(Alternative::parse("bn-probe").unwrap(), Alternative::BnProbe);
+    assert!(
+        support::chain(&e).contains("whitening"),
+        "{}",
+        support::chain(&e)
+    );
+    assert_eq!(
+        Alternative::parse("bn-probe").unwrap(),
+        Alternative::BnProbe
+    );
     let mut cfg = VarianceConfig::new(SegSource::Camvid { root: "x".into() });
     cfg.sweep.clear();
     let e = cfg.validate().unwrap_err();
-    assert!(support::chain(&e).contains("sweep"), "{}", support::chain(&e));
+    assert!(
+        support::chain(&e).contains("sweep"),
+        "{}",
+        support::chain(&e)
+    );
     let e = variance::sweep_transforms(&[0, 10], &[Alternative::Pca], 32, Some(&[40])).unwrap_err();
     let msg = support::chain(&e);
     assert!(msg.contains("40") && msg.contains("1..=32"), "{msg}");

@@ -400,9 +400,13 @@ fn conversion_widens_half_precision_and_skips_integers() {
     )
     .unwrap();
     let dst = dir.path().join("out.safetensors");
-    let r =
-        weights::convert_to_safetensors("t", &src, &dst, &BTreeMap::from([("k".into(), "v".into())]))
-            .unwrap();
+    let r = weights::convert_to_safetensors(
+        "t",
+        &src,
+        &dst,
+        &BTreeMap::from([("k".into(), "v".into())]),
+    )
+    .unwrap();
     assert_eq!(r.tensors, 2);
     assert_eq!(r.skipped, vec!["step".to_string()]);
     let data = std::fs::read(&dst).unwrap();
