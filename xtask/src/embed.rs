@@ -112,7 +112,7 @@ fn embed_one(
 ) -> Result<(F32Tensors, (usize, usize))> {
     let cfg = model.config();
     let p = cfg.patch_size;
-    if h % p != 0 || w % p != 0 {
+    if !h.is_multiple_of(p) || !w.is_multiple_of(p) {
         bail!(
             "input size {h}x{w} is not a multiple of {}'s patch size {p}",
             model.name

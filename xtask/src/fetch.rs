@@ -55,8 +55,8 @@ pub fn run(args: &FetchArgs) -> Result<()> {
     let specs: Vec<FetchSpec> = args
         .names
         .iter()
-        .map(|n| FetchSpec::from_zoo(n, &overrides))
-        .collect::<Result<_, _>>()?;
+        .map(|n| FetchSpec::from_zoo(n, &overrides).map_err(anyhow::Error::from))
+        .collect::<Result<_>>()?;
     let mut failed = Vec::new();
     for spec in &specs {
         match fetch(spec, &opts) {

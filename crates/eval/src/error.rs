@@ -70,9 +70,9 @@ pub enum EvalError {
     /// Results and reports.
     #[error(transparent)]
     Report(#[from] patchlens_report::ReportError),
-    /// Weights downloads.
+    /// Weights downloads (boxed: the largest cause, it would make every `Result` of the crate larger).
     #[error(transparent)]
-    Fetch(#[from] crate::weights::FetchError),
+    Fetch(Box<crate::weights::FetchError>),
     /// JSON (de)serialisation.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
@@ -111,6 +111,12 @@ impl EvalError {
             context: context.to_string(),
             source: Box::new(self),
         }
+    }
+}
+
+impl From<crate::weights::FetchError> for EvalError {
+    fn from(e: crate::weights::FetchError) -> Self {
+        EvalError::Fetch(Box::new(e))
     }
 }
 

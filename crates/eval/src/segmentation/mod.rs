@@ -651,7 +651,7 @@ impl SegmentationResult {
                     ExperimentKind::LayerSweep,
                     self.model.clone(),
                 );
-                let groups: &[(&str, fn(&SegScores) -> Option<f64>)] = if c.source.is_cityscapes() {
+                let groups: &[(&str, ScorePick)] = if c.source.is_cityscapes() {
                     &[
                         ("all", |s| Some(s.miou)),
                         ("easy", |s| s.miou_easy),
@@ -850,6 +850,9 @@ impl SegmentationResult {
             .collect()
     }
 }
+
+/// Picks one score of a run (a class group's mIoU).
+type ScorePick = fn(&SegScores) -> Option<f64>;
 
 /// Segmentation results by run, for callers that pick one: `(probe, split, layer)` → run.
 pub fn by_key(res: &SegmentationResult) -> BTreeMap<(ProbeKind, String, usize), &SegRun> {
