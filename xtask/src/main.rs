@@ -11,6 +11,7 @@ mod eval;
 mod fetch;
 mod pretrain;
 mod reproduce;
+mod slurm;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Cmd {
     Pretrain(pretrain::PretrainArgs),
     /// Every experiment of a suite (demo: synthetic, no files; paper: the study) with one feature cache and a report.
     Reproduce(reproduce::ReproduceArgs),
+    /// The suite's units as a Slurm job array plus a merge job (scripts, and `--submit` to submit them).
+    Slurm(slurm::SlurmArgs),
 }
 
 fn main() {
@@ -73,6 +76,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Eval(c) => eval::run(&c),
         Cmd::FetchWeights(a) => fetch::run(&a),
         Cmd::Reproduce(a) => reproduce::run(&a),
+        Cmd::Slurm(a) => slurm::run(&a),
         Cmd::Pretrain(a) => pretrain::run(&a),
         Cmd::Models => {
             for m in patchlens_vit::zoo::all() {

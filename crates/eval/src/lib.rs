@@ -36,6 +36,7 @@
 //! }
 //! ```
 
+pub mod cost;
 pub mod degradation;
 pub mod encode;
 pub mod error;

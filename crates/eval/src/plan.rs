@@ -114,6 +114,8 @@ pub struct PlannedUnit {
     pub dataset: String,
     /// Layers it runs.
     pub layers: Vec<usize>,
+    /// Estimated work (for sizing cluster jobs).
+    pub cost: crate::cost::UnitCost,
 }
 
 /// A planned run.
@@ -125,6 +127,10 @@ pub struct Plan {
     pub suite: String,
     /// Suite name.
     pub suite_name: String,
+    /// The dataset root the plan was made with (a unit run may give another mount of the same data).
+    pub data_root: PathBuf,
+    /// The weights root the plan was made with.
+    pub weights_root: PathBuf,
     /// Models, in run order.
     pub models: Vec<PlannedModel>,
     /// Units, models outer, experiments inner.
@@ -548,23 +554,25 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Plan> {
     let mut runnable = Vec::new();
     for (id, def) in exps {
         match data_dir(suite, &opts.data_root, &opts.out, id, def.spec.dataset()) {
-            Ok(_) => runnable.push((id, def)),
+            Ok(root) => runnable.push((id, def, root)),
             Err(line) => skipped.push(line),
         }
     }
     let mut units = Vec::new();
     for m in &set.models {
-        for (id, def) in &runnable {
+        for (id, def, root) in &runnable {
             if !def.includes(&m.name) {
                 continue;
             }
+            let layers = unit_layers(def, &m.name, m.config.depth, id)?;
             units.push(PlannedUnit {
                 id: unit_id(suite, id, def, m)?,
                 experiment: id.to_string(),
                 model: m.name.clone(),
                 kind: def.spec.kind().to_string(),
                 dataset: def.spec.dataset().to_string(),
-                layers: unit_layers(def, &m.name, m.config.depth, id)?,
+                cost: crate::cost::estimate(suite, def, &m.config, layers.len(), root),
+                layers,
             });
         }
     }
@@ -574,6 +582,8 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Plan> {
         version: PLAN_VERSION,
         suite: suite_toml,
         suite_name: suite.name.clone(),
+        data_root: opts.data_root.clone(),
+        weights_root: opts.weights_root.clone(),
         models: set.models,
         units,
         skipped,

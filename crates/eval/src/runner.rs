@@ -463,9 +463,29 @@ pub fn run_unit(
     })
 }
 
-/// Load a planned model onto `device` (its weights hash checked against the plan's).
-pub fn load_model(m: &PlannedModel, device: &Device) -> Result<Backbone> {
-    let b = m.spec().load(&m.source, device)?;
+/// Load a planned model onto `device` (its weights hash checked against the plan's). When the plan's
+/// weights file is not there (another machine mounts the weights elsewhere), the file of the same name is
+/// looked up in `weights_root`.
+pub fn load_model(m: &PlannedModel, device: &Device, weights_root: Option<&Path>) -> Result<Backbone> {
+    let mut source = m.source.clone();
+    if let (crate::model::ModelSource::Weights { path, .. }, Some(root)) = (&mut source, weights_root)
+        && !path.is_file()
+    {
+        let by_name = path.file_name().map(|f| root.join(f));
+        match by_name
+            .filter(|p| p.is_file())
+            .or_else(|| crate::weights::find_weights(root, &m.name))
+        {
+            Some(p) => *path = p,
+            None => bail!(
+                "model {}: weights {} not found, nor under {}",
+                m.name,
+                path.display(),
+                root.display()
+            ),
+        }
+    }
+    let b = m.spec().load(&source, device)?;
     if b.weights_sha256 != m.weights_sha256 {
         bail!(
             "model {}: the weights changed since the plan was made (sha256 {} now, {} in the plan); plan again",
@@ -483,11 +503,12 @@ pub fn run_one(
     ctx: &RunContext<'_>,
     unit: &PlannedUnit,
     device: &Device,
+    weights_root: Option<&Path>,
 ) -> Result<(UnitRecord, bool)> {
     if let Some(r) = load_record(&ctx.out, &unit.id)? {
         return Ok((r, true));
     }
-    let model = load_model(ctx.plan.model(&unit.model)?, device)?;
+    let model = load_model(ctx.plan.model(&unit.model)?, device, weights_root)?;
     let r = run_unit(ctx, unit, &model_tokens(ctx, &model))
         .with_context(|| format!("unit {}", unit.id))?;
     save_record(&ctx.out, &r)?;
@@ -521,7 +542,7 @@ pub fn run_all(
         let model = if todo.is_empty() {
             None
         } else {
-            match load_model(m, device) {
+            match load_model(m, device, None) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     let line = format!(

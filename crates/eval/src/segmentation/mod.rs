@@ -502,6 +502,33 @@ pub fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// Write a label map in the palette's colours as an RGB PNG, atomically (temp file + rename: units that run
+/// at once may write the same map).
+fn write_color_map(
+    path: &Path,
+    map: &patchlens_metrics::LabelMap,
+    palette: &[[u8; 3]],
+) -> Result<()> {
+    let mut data = Vec::with_capacity(map.data.len() * 3);
+    for &v in &map.data {
+        let c = palette.get(v as usize).with_context(|| {
+            format!(
+                "{}: label {v} has no colour (palette of {})",
+                path.display(),
+                palette.len()
+            )
+        })?;
+        data.extend_from_slice(c);
+    }
+    let img = patchlens_image::ImageU8 {
+        width: map.width,
+        height: map.height,
+        channels: 3,
+        data,
+    };
+    Ok(patchlens_image::write_png(path, &img)?)
+}
+
 /// Write the predicted and ground-truth colour maps of the first test image into `dir`; returns the two
 /// image artifacts (paths relative to `dir`).
 pub fn sample_maps(
@@ -519,7 +546,7 @@ pub fn sample_maps(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let stem = format!("{}_{}", sanitize(name), sanitize(&slot.entry.id));
     let pred_file = format!("{stem}_pred.png");
-    patchlens_metrics::write_color_png(&dir.join(&pred_file), map, &space.palette)?;
+    write_color_map(&dir.join(&pred_file), map, &space.palette)?;
     let gt = score::read_gt(test_split, &slot.entry)?;
     let canonical: Vec<u8> = gt
         .data
@@ -528,7 +555,7 @@ pub fn sample_maps(
         .collect();
     let gt_map = patchlens_metrics::LabelMap::from_u8(gt.width, gt.height, &canonical)?;
     let gt_file = format!("{stem}_gt.png");
-    patchlens_metrics::write_color_png(&dir.join(&gt_file), &gt_map, &space.palette)?;
+    write_color_map(&dir.join(&gt_file), &gt_map, &space.palette)?;
     Ok(vec![
         ImageArtifact {
             title: format!("{} prediction: {}", probe.name(), slot.entry.id),
