@@ -159,7 +159,7 @@ pub enum FetchError {
         advice: String,
     },
     /// A file-system operation failed.
-    #[error("{path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -840,7 +840,7 @@ pub fn convert_to_safetensors(
         path: src.to_path_buf(),
         reason,
     };
-    let ck = Checkpoint::open(src).map_err(|e| conv(e.to_string()))?;
+    let ck = Checkpoint::open(src).map_err(|e| conv(format!("{:#}", anyhow::Error::new(e))))?;
     let mut keep: Vec<(&String, &Vec<usize>)> = Vec::new();
     let mut skipped = Vec::new();
     for (k, t) in &ck.tensors {
@@ -883,7 +883,9 @@ pub fn convert_to_safetensors(
             .map_err(io_err(&tmp))?;
         w.write_all(&h).map_err(io_err(&tmp))?;
         for (k, shape) in &keep {
-            let v = ck.read_f32(k).map_err(|e| conv(e.to_string()))?;
+            let v = ck
+                .read_f32(k)
+                .map_err(|e| conv(format!("{:#}", anyhow::Error::new(e))))?;
             if v.len() != shape.iter().product::<usize>() {
                 return Err(conv(format!(
                     "tensor `{k}`: {} values for shape {shape:?}",
@@ -969,7 +971,7 @@ pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
                 );
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {:#}", anyhow::Error::new(e));
                 failed.push(spec.name.clone());
             }
         }

@@ -372,3 +372,32 @@ fn concurrent_readers_during_rewrites() {
         "no temp files left"
     );
 }
+
+#[test]
+fn error_chains_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("weights.bin");
+    let os = std::fs::File::open(&missing).unwrap_err().to_string();
+    let e = sha256_file(&missing).unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [format!("I/O error on {}", missing.display()), os]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+
+    let store = FeatureStore::open(dir.path()).unwrap();
+    let k = key(7);
+    let e = store
+        .get_or_compute(&k, || {
+            Err::<Shard, _>(std::io::Error::other("encoder ran out of memory"))
+        })
+        .unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [
+            format!("computing shard {k} failed"),
+            "encoder ran out of memory".to_string()
+        ]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+}
