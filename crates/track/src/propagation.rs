@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::constants::davis;
 use crate::error::{Result, TrackError, check_len, check_positive};
 use crate::feature_map::FeatureMap;
 use crate::linalg::dot;
@@ -53,7 +54,12 @@ pub struct PropagationConfig {
 impl Default for PropagationConfig {
     /// DINO's defaults: 7, 5, 12, 0.1.
     fn default() -> Self {
-        crate::protocol::davis_propagation_defaults()
+        Self {
+            n_last_frames: davis::N_LAST_FRAMES,
+            topk: davis::TOPK,
+            size_mask_neighborhood: davis::SIZE_MASK_NEIGHBORHOOD,
+            temperature: davis::TEMPERATURE,
+        }
     }
 }
 
