@@ -7,8 +7,7 @@
 //!   softmax votes), on the host with a fused `gemm` + streaming top-k, or with the GEMM on any
 //!   burn device.
 //! - [`linear`]: the linear probe (softmax regression with Adam, optional BatchNorm without
-//!   affine parameters, model selection on a held-out split) and a `linfa-logistic` path for
-//!   small problems.
+//!   affine parameters, model selection on a held-out split).
 //! - [`variance`]: the high-variance feature analysis of protocol §6 (variance spectrum, deletion
 //!   of the top-N dimensions, BatchNorm-style normalisation) and the alternatives
 //!   (standardisation, PCA / ZCA whitening, PCA-k) behind one sweep API.
