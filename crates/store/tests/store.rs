@@ -2,7 +2,7 @@
 
 use patchlens_store::{
     CorruptReason, FeatureStore, KeySpec, Labels, META_SHA256, Origin, Shard, ShardKey, StoreError,
-    StoreWarning, sha256_file,
+    StoreWarning, sha256_file, sha256_hex,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,6 +73,19 @@ fn key_changes_with_every_field() {
         f(&mut s);
         assert_ne!(ShardKey::derive(&s), base, "variant {i}");
     }
+}
+
+#[test]
+fn sha256_hex_known_values() {
+    // FIPS 180-2 test vectors.
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }
 
 #[test]
