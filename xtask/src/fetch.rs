@@ -89,7 +89,7 @@ pub fn run(args: &FetchArgs) -> Result<()> {
                 );
             }
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!("{:#}", anyhow::Error::new(e));
                 failed.push(spec.name.clone());
             }
         }

@@ -183,10 +183,8 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let extra_skipped = skipped.into_inner();
     let merged = runner::merge(&plan, &out)?;
     let mut info = info.clone();
-    info.extra.insert(
-        "total_seconds".into(),
-        t_run.elapsed().as_secs_f64().into(),
-    );
+    info.extra
+        .insert("total_seconds".into(), t_run.elapsed().as_secs_f64().into());
     let (html, found) = runner::write_outputs(&out, &plan, &merged, &info, &extra_skipped)?;
     for f in &found {
         println!("finding: {} — {}", f.claim, f.verdict.label());
@@ -222,7 +220,11 @@ fn unit(args: &ReproduceArgs, id: &str) -> Result<()> {
         "unit {id}: experiment {} ({}, {}) · model {} · layers {:?} · estimated {:.0} GFLOP",
         unit.experiment, unit.kind, unit.dataset, unit.model, unit.layers, unit.cost.gflop
     );
-    let data_root = args.suite.data_root.clone().unwrap_or(plan.data_root.clone());
+    let data_root = args
+        .suite
+        .data_root
+        .clone()
+        .unwrap_or(plan.data_root.clone());
     let weights_root = args
         .suite
         .weights_root
@@ -240,7 +242,10 @@ fn unit(args: &ReproduceArgs, id: &str) -> Result<()> {
     )?;
     let (record, found) = runner::run_one(&ctx, unit, &device, Some(&weights_root))?;
     if found {
-        println!("unit {id}: done earlier ({:.1} s then); nothing to do", record.seconds);
+        println!(
+            "unit {id}: done earlier ({:.1} s then); nothing to do",
+            record.seconds
+        );
         return Ok(());
     }
     for l in &record.lines {
@@ -270,7 +275,10 @@ fn merge(args: &ReproduceArgs) -> Result<()> {
         "unit (slowest first)", "wall s", "estimate s"
     );
     for r in &by_time {
-        let est = plan.unit(&r.id).map(|u| u.cost.seconds(1)).unwrap_or(f64::NAN);
+        let est = plan
+            .unit(&r.id)
+            .map(|u| u.cost.seconds(1))
+            .unwrap_or(f64::NAN);
         println!("{:<60} {:>10.1} {:>12.0}", r.id, r.seconds, est);
     }
     let total: f64 = merged.records.iter().map(|r| r.seconds).sum();

@@ -105,29 +105,29 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     patchlens_store::write_atomic(&units_file, list.as_bytes())
         .map_err(|(p, e)| anyhow::Error::new(e).context(format!("writing {}", p.display())))?;
     let exe = std::env::current_exe().context("the path of this binary")?;
-    let data_root = abs(&args.suite.data_root.clone().unwrap_or(plan.data_root.clone()))?;
-    let weights_root = abs(
-        &args
-            .suite
-            .weights_root
-            .clone()
-            .unwrap_or(plan.weights_root.clone()),
-    )?;
+    let data_root = abs(&args
+        .suite
+        .data_root
+        .clone()
+        .unwrap_or(plan.data_root.clone()))?;
+    let weights_root = abs(&args
+        .suite
+        .weights_root
+        .clone()
+        .unwrap_or(plan.weights_root.clone()))?;
     let slowest = units
         .iter()
         .map(|u| u.cost.seconds(args.cpus_per_task))
         .fold(0.0, f64::max);
-    let mem_gb = units
-        .iter()
-        .map(|u| u.cost.memory_bytes)
-        .max()
-        .unwrap_or(0) as f64
-        / 1e9;
+    let mem_gb = units.iter().map(|u| u.cost.memory_bytes).max().unwrap_or(0) as f64 / 1e9;
     let mem = args
         .mem
         .clone()
         .unwrap_or_else(|| format!("{}G", (2.0 * mem_gb + 4.0).ceil() as u64));
-    let time = args.time.clone().unwrap_or_else(|| slurm_time(3.0 * slowest));
+    let time = args
+        .time
+        .clone()
+        .unwrap_or_else(|| slurm_time(3.0 * slowest));
     let extra: String = args
         .sbatch
         .iter()

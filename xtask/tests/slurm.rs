@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-
 /// A small suite: the demo's segmentation and identification experiments, shrunk, on two random-weights
 /// models (no checkpoints needed).
 const SUITE: &str = r#"
@@ -60,7 +59,10 @@ fn repo() -> PathBuf {
 /// Start the local Slurm; `None` (after printing why) when it cannot start outside CI.
 fn slurm_conf() -> Option<PathBuf> {
     let script = repo().join("scripts/slurm-local.sh");
-    let out = Command::new(&script).arg("start").output().expect("run slurm-local.sh");
+    let out = Command::new(&script)
+        .arg("start")
+        .output()
+        .expect("run slurm-local.sh");
     let conf = PathBuf::from(
         std::env::var("SLURM_LOCAL_DIR").unwrap_or_else(|_| "/tmp/patchlens-slurm".into()),
     )
@@ -127,8 +129,7 @@ fn jobs(out: &Path) -> (Option<String>, String) {
 /// Every experiment's metrics and intervals, by name.
 fn metrics(out: &Path) -> Vec<(String, Value, Value)> {
     let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let mut m: Vec<(String, Value, Value)> = v["experiments"]
         .as_array()
         .unwrap()
@@ -169,7 +170,13 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
     let single = tmp.path().join("single");
     let (ok, so, se) = xtask(
         &conf,
-        &["reproduce", "--config", cfg, "--out", single.to_str().unwrap()],
+        &[
+            "reproduce",
+            "--config",
+            cfg,
+            "--out",
+            single.to_str().unwrap(),
+        ],
     );
     assert!(ok, "{so}\n{se}");
     let want = metrics(&single);
@@ -179,7 +186,16 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
     let a = tmp.path().join("array");
     let (ok, so, se) = xtask(
         &conf,
-        &["slurm", "--config", cfg, "--out", a.to_str().unwrap(), "--submit", "--cpus-per-task", "1"],
+        &[
+            "slurm",
+            "--config",
+            cfg,
+            "--out",
+            a.to_str().unwrap(),
+            "--submit",
+            "--cpus-per-task",
+            "1",
+        ],
     );
     assert!(ok, "{so}\n{se}");
     let (array, merge) = jobs(&a);
@@ -194,8 +210,16 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
     let (ok, so, se) = xtask(
         &conf,
         &[
-            "slurm", "--config", cfg, "--out", c.to_str().unwrap(), "--submit",
-            "--max-parallel", "1", "--cpus-per-task", "1",
+            "slurm",
+            "--config",
+            cfg,
+            "--out",
+            c.to_str().unwrap(),
+            "--submit",
+            "--max-parallel",
+            "1",
+            "--cpus-per-task",
+            "1",
         ],
     );
     assert!(ok, "{so}\n{se}");
@@ -231,14 +255,23 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
                 .unwrap_or_else(|e| panic!("{}: half-written record: {e}", p.display()));
         }
     }
-    let (ok, so, _) = xtask(&conf, &["reproduce", "--out", c.to_str().unwrap(), "--merge"]);
+    let (ok, so, _) = xtask(
+        &conf,
+        &["reproduce", "--out", c.to_str().unwrap(), "--merge"],
+    );
     assert!(!ok, "merge must fail with a missing unit: {so}");
     assert!(so.contains(&format!("missing unit {cancelled}")), "{so}");
     let (ok, so, se) = xtask(
         &conf,
         &[
-            "slurm", "--out", c.to_str().unwrap(), "--use-plan", "--resume", "--submit",
-            "--cpus-per-task", "1",
+            "slurm",
+            "--out",
+            c.to_str().unwrap(),
+            "--use-plan",
+            "--resume",
+            "--submit",
+            "--cpus-per-task",
+            "1",
         ],
     );
     assert!(ok, "{so}\n{se}");
@@ -252,7 +285,14 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
     let d = tmp.path().join("double");
     let (ok, so, se) = xtask(
         &conf,
-        &["reproduce", "--config", cfg, "--out", d.to_str().unwrap(), "--plan"],
+        &[
+            "reproduce",
+            "--config",
+            cfg,
+            "--out",
+            d.to_str().unwrap(),
+            "--plan",
+        ],
     );
     assert!(ok, "{so}\n{se}");
     let ids = units(&d);
@@ -264,16 +304,27 @@ fn suite_on_a_slurm_array_equals_the_single_process_run() {
     };
     for id in &ids {
         let (mut p, mut q) = (run(id), run(id));
-        assert!(p.wait().unwrap().success() && q.wait().unwrap().success(), "{id}");
+        assert!(
+            p.wait().unwrap().success() && q.wait().unwrap().success(),
+            "{id}"
+        );
     }
     let records = std::fs::read_dir(d.join("units"))
         .unwrap()
         .filter(|f| {
-            f.as_ref().unwrap().path().extension().and_then(|e| e.to_str()) == Some("json")
+            f.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .and_then(|e| e.to_str())
+                == Some("json")
         })
         .count();
     assert_eq!(records, ids.len(), "one record per unit");
-    let (ok, so, se) = xtask(&conf, &["reproduce", "--out", d.to_str().unwrap(), "--merge"]);
+    let (ok, so, se) = xtask(
+        &conf,
+        &["reproduce", "--out", d.to_str().unwrap(), "--merge"],
+    );
     assert!(ok, "{so}\n{se}");
     assert_eq!(metrics(&d), want, "double-run units = single process");
 }

@@ -29,7 +29,7 @@ pub enum DataError {
         problems: Vec<(PathBuf, String)>,
     },
     /// A directory could not be listed or a file could not be read.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -38,7 +38,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// An image or label file could not be decoded (unreadable, truncated, wrong format).
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}")]
     Image {
         /// "image", "label" or "output" (a file being written).
         what: &'static str,
@@ -49,7 +49,7 @@ pub enum DataError {
         source: Box<patchlens_image::ImageError>,
     },
     /// An image operation (crop, resize, transform) failed on an item.
-    #[error("image operation failed for {item}: {source}")]
+    #[error("image operation failed for {item}")]
     ImageOp {
         /// The item (image id or file) being processed.
         item: String,

@@ -146,51 +146,153 @@ pub struct Fair1mAnnotation {
     pub objects: Vec<Fair1mObject>,
 }
 
-/// Inner texts of every `<tag>…</tag>` element in `text` (non-nested tags, attributes allowed).
-fn elements<'a>(text: &'a str, tag: &str) -> Vec<&'a str> {
-    let open = format!("<{tag}");
-    let close = format!("</{tag}>");
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        // The tag name must end here (avoid matching `<points` for `<point`).
-        if !after.starts_with('>')
-            && !after.starts_with(' ')
-            && !after.starts_with('\t')
-            && !after.starts_with('\n')
-        {
-            rest = after;
-            continue;
-        }
-        let Some(gt) = after.find('>') else { break };
-        if after[..gt].ends_with('/') {
-            out.push("");
-            rest = &after[gt + 1..];
-            continue;
-        }
-        let body = &after[gt + 1..];
-        let Some(end) = body.find(&close) else { break };
-        out.push(&body[..end]);
-        rest = &body[end + close.len()..];
-    }
-    out
+/// One element of a parsed XML document: its local name, its own text (the concatenated text,
+/// CDATA and resolved entity references directly inside it) and its child elements in order.
+#[derive(Debug, Default)]
+struct XmlElement {
+    name: String,
+    text: String,
+    children: Vec<XmlElement>,
 }
 
-/// Parse an official FAIR1M XML annotation (`<objects><object><possibleresult><name>` and
-/// `<points><point>x,y</point>…`). Unknown class names, malformed points and polygons with fewer than
-/// 3 distinct points are errors naming the file and value.
+impl XmlElement {
+    /// Child elements named `name`, in document order.
+    fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a XmlElement> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The first child element named `name`.
+    fn child(&self, name: &str) -> Option<&XmlElement> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Parse `text` as XML with `quick-xml` into its root element. Comments, processing instructions
+/// and the declaration are skipped; the five predefined entities and character references are
+/// resolved; end tags must match. Errors name the line and what was wrong.
+fn parse_xml_tree(text: &str) -> std::result::Result<XmlElement, String> {
+    use quick_xml::events::Event;
+
+    let mut reader = quick_xml::Reader::from_str(text);
+    let line_at = |pos: u64| {
+        let pos = (pos as usize).min(text.len());
+        text.as_bytes()[..pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    };
+    let name_of = |e: &quick_xml::events::BytesStart<'_>| {
+        String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
+    };
+    let mut stack: Vec<XmlElement> = Vec::new();
+    let mut root: Option<XmlElement> = None;
+    loop {
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "invalid XML at line {}: {e}",
+                line_at(reader.error_position())
+            )
+        })?;
+        let at = || line_at(reader.buffer_position());
+        let mut finished = None;
+        match event {
+            Event::Start(e) => stack.push(XmlElement {
+                name: name_of(&e),
+                ..XmlElement::default()
+            }),
+            Event::Empty(e) => {
+                finished = Some(XmlElement {
+                    name: name_of(&e),
+                    ..XmlElement::default()
+                })
+            }
+            Event::End(_) => finished = stack.pop(),
+            Event::Text(t) => {
+                let s = t
+                    .xml_content()
+                    .map_err(|e| format!("invalid text at line {}: {e}", at()))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&s),
+                    None if s.trim().is_empty() => {}
+                    None => {
+                        return Err(format!(
+                            "text {s:?} outside the root element at line {}",
+                            at()
+                        ));
+                    }
+                }
+            }
+            Event::CData(c) => {
+                let s = c
+                    .decode()
+                    .map_err(|e| format!("invalid CDATA at line {}: {e}", at()))?;
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&s);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = r
+                    .decode()
+                    .map_err(|e| format!("invalid entity reference at line {}: {e}", at()))?;
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c.to_string(),
+                    Ok(None) => quick_xml::escape::resolve_xml_entity(&name)
+                        .ok_or_else(|| format!("unknown entity &{name}; at line {}", at()))?
+                        .to_owned(),
+                    Err(e) => {
+                        return Err(format!(
+                            "bad character reference &{name}; at line {}: {e}",
+                            at()
+                        ));
+                    }
+                };
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&resolved);
+                }
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::Eof => break,
+        }
+        if let Some(el) = finished {
+            match stack.last_mut() {
+                Some(parent) => parent.children.push(el),
+                None if root.is_none() => root = Some(el),
+                None => {
+                    return Err(format!(
+                        "a second root element <{}> at line {}",
+                        el.name,
+                        at()
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(format!("element <{}> is never closed", open.name));
+    }
+    root.ok_or_else(|| "no root element".to_owned())
+}
+
+/// Parse an official FAIR1M XML annotation with an XML parser (`quick-xml`): the root's
+/// `<size><width>`/`<height>`, and its objects (`<objects><object>`, or `<object>` directly under the
+/// root) in document order. An object's class is its `<possibleresult><name>` (else a `<name>` directly
+/// inside `<object>`), its polygon the `<points><point>x,y</point>…` in order; elements elsewhere
+/// (comments, `<description>`, a `<point>` outside `<points>`) are ignored. Entities and CDATA are
+/// resolved. Malformed XML, unknown class names, malformed points and polygons with fewer than 3
+/// distinct points are errors naming the file and value.
 pub fn parse_xml(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
     let perr = |reason: String| DataError::Parse {
         path: path.to_path_buf(),
         reason,
     };
-    let size = match elements(text, "size").first() {
+    let root = parse_xml_tree(text).map_err(perr)?;
+    let size = match root.child("size") {
         Some(s) => {
             let num = |t: &str| -> Result<usize> {
-                let v = elements(s, t)
-                    .first()
-                    .map(|v| v.trim().to_owned())
+                let v = s
+                    .child(t)
+                    .map(|v| v.text.trim().to_owned())
                     .ok_or_else(|| perr(format!("<size> has no <{t}>")))?;
                 v.parse::<f64>()
                     .ok()
@@ -202,17 +304,24 @@ pub fn parse_xml(path: &Path, text: &str) -> Result<Fair1mAnnotation> {
         }
         None => None,
     };
+    let object_elements = root.children.iter().flat_map(|c| match c.name.as_str() {
+        "object" => vec![c],
+        "objects" => c.children("object").collect(),
+        _ => Vec::new(),
+    });
     let mut objects = Vec::new();
-    for (k, obj) in elements(text, "object").into_iter().enumerate() {
-        let name = elements(obj, "possibleresult")
-            .first()
-            .and_then(|p| elements(p, "name").first().map(|n| n.trim().to_owned()))
-            .or_else(|| elements(obj, "name").first().map(|n| n.trim().to_owned()))
+    for (k, obj) in object_elements.enumerate() {
+        let name = obj
+            .children("possibleresult")
+            .find_map(|p| p.child("name"))
+            .or_else(|| obj.child("name"))
+            .map(|n| n.text.trim().to_owned())
             .ok_or_else(|| perr(format!("object {k} has no <possibleresult><name>")))?;
         let class_id = class_id(&name)
             .ok_or_else(|| perr(format!("object {k}: unknown FAIR1M class {name:?}")))?;
         let mut points = Vec::new();
-        for p in elements(obj, "point") {
+        for p in obj.children("points").flat_map(|ps| ps.children("point")) {
+            let p = p.text.as_str();
             let mut it = p.split(',').map(|v| v.trim().parse::<f32>());
             match (it.next(), it.next(), it.next()) {
                 (Some(Ok(x)), Some(Ok(y)), None) if x.is_finite() && y.is_finite() => {

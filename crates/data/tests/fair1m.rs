@@ -156,6 +156,106 @@ fn parses_official_xml_and_dota() {
     );
 }
 
+/// XML that substring search reads wrongly, with its objects worked out by hand: a commented-out
+/// object, attributes (one holding `>`), whitespace and newlines inside tags, entity and character
+/// references, CDATA, a `<name>` inside `<description>` and in `<source>`, and a `<point>` outside
+/// `<points>`.
+#[test]
+fn parses_xml_that_substring_search_gets_wrong() {
+    let text = r#"<?xml version="1.0" encoding="utf-8"?>
+<!-- exported by a <tool> that also writes <object> and <size> inside comments -->
+<annotation>
+  <source><filename>chip 7.tif</filename><name>Boeing737</name></source>
+  <size><width> 800 </width><height>600</height><depth>3</depth></size>
+  <objects>
+    <!-- <object><possibleresult><name>Bus</name></possibleresult>
+         <points><point>0,0</point><point>1,0</point><point>1,1</point></points></object> -->
+    <object id="1" note="a > b">
+      <coordinate>pixel</coordinate>
+      <description>first labelled <name>Tugboat</name></description>
+      <possibleresult>
+        <name>Small&#32;Car</name>
+        <probability>1</probability>
+      </possibleresult>
+      <points
+      >
+        <point>10,20</point>
+        <point >30.5, 20</point>
+        <point>30.5,40</point>
+        <point><![CDATA[10,40]]></point>
+        <point>10,20</point>
+      </points >
+    </object>
+    <object>
+      <possibleresult><name>Dump &amp; Truck</name></possibleresult>
+      <center><point>99,99</point></center>
+      <points><point>0,0</point><point>5,0</point><point>5,5</point></points>
+    </object>
+    <object>
+      <description>see <name>Tugboat</name></description>
+      <name>Warship</name>
+      <points><point>1,1</point><point>4,1</point><point>4,3</point><point>1,3</point></points>
+    </object>
+  </objects>
+</annotation>
+"#;
+    let a = fair1m::parse_xml(Path::new("tricky.xml"), text).unwrap();
+    let want = fair1m::Fair1mAnnotation {
+        size: Some((800, 600)),
+        objects: vec![
+            fair1m::Fair1mObject {
+                class_id: 21, // Small Car
+                points: vec![(10.0, 20.0), (30.5, 20.0), (30.5, 40.0), (10.0, 40.0)],
+            },
+            fair1m::Fair1mObject {
+                class_id: 24, // Dump Truck ("Dump & Truck": `&` is not alphanumeric)
+                points: vec![(0.0, 0.0), (5.0, 0.0), (5.0, 5.0)],
+            },
+            fair1m::Fair1mObject {
+                class_id: 19, // Warship, the object's own <name>, not the one in <description>
+                points: vec![(1.0, 1.0), (4.0, 1.0), (4.0, 3.0), (1.0, 3.0)],
+            },
+        ],
+    };
+    assert_eq!(a, want);
+    assert_eq!(
+        (
+            fair1m::class_id("Small Car"),
+            fair1m::class_id("Dump Truck"),
+            fair1m::class_id("Warship")
+        ),
+        (Some(21), Some(24), Some(19))
+    );
+}
+
+#[test]
+fn malformed_xml_errors_name_the_file_and_the_problem() {
+    let p = Path::new("labelXml/bad.xml");
+    let cases = [
+        // Mismatched end tag on line 3.
+        (
+            "<annotation>\n<objects>\n</object>\n</annotation>",
+            "line 3",
+        ),
+        (
+            "<annotation><size><width>&nbsp;</width></size></annotation>",
+            "&nbsp;",
+        ),
+        ("<annotation><objects>", "never closed"),
+        ("<a></a><b></b>", "second root element <b>"),
+        ("", "no root element"),
+    ];
+    for (text, what) in cases {
+        let e = fair1m::parse_xml(p, text).unwrap_err();
+        assert!(matches!(e, DataError::Parse { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("labelXml/bad.xml") && msg.contains(what),
+            "{text:?}: {msg}"
+        );
+    }
+}
+
 fn write_chip(root: &Path, id: &str, objects: &[(&str, &[(f32, f32)])]) {
     common::png(
         &root.join("images").join(format!("{id}.png")),

@@ -158,7 +158,11 @@ pub fn estimate(
         }
         ExperimentSpec::Variance(s) => {
             if let Some(src) = seg(s.dataset) {
-                let sweep = if s.sweep.is_empty() { 11 } else { s.sweep.len() };
+                let sweep = if s.sweep.is_empty() {
+                    11
+                } else {
+                    s.sweep.len()
+                };
                 let alternatives = if s.alternatives.is_empty() {
                     5
                 } else {
@@ -179,7 +183,9 @@ pub fn estimate(
             let tiles = match s.dataset {
                 IdDatasetName::Synthetic => s.scenes.unwrap_or(32) as u64,
                 IdDatasetName::Fair1m => {
-                    (s.per_class.unwrap_or(patchlens_data::fair1m::TILES_PER_CLASS) * 37) as u64
+                    (s.per_class
+                        .unwrap_or(patchlens_data::fair1m::TILES_PER_CLASS)
+                        * 37) as u64
                 }
             };
             let kinds = if s.kinds.is_empty() || s.kinds.iter().any(|k| k == "all") {
@@ -226,7 +232,10 @@ mod tests {
     #[test]
     fn vit_b16_forward_is_about_35_gflop() {
         // ViT-B/16 at 224²: the commonly quoted 17.6 GMACs = 35.1 GFLOP.
-        let c = patchlens_vit::zoo::lookup("dino_vitb16").unwrap().config.clone();
+        let c = patchlens_vit::zoo::lookup("dino_vitb16")
+            .unwrap()
+            .config
+            .clone();
         let g = forward_gflop(&c, 224, 224);
         assert!((g - 35.1).abs() < 0.5, "{g}");
         assert_eq!(knn_gflop(1000, 500, 768), 0.768);

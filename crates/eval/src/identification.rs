@@ -236,7 +236,7 @@ fn hash16(parts: &[&str]) -> String {
         bytes.extend_from_slice(p.as_bytes());
         bytes.push(0);
     }
-    crate::sha256_hex(&bytes)[..16].to_string()
+    patchlens_store::sha256_hex(&bytes)[..16].to_string()
 }
 
 fn open_source(

@@ -65,12 +65,3 @@ pub use propagation::PropagationEvalConfig;
 pub use segmentation::{SegSource, SegmentationConfig};
 pub use tracking::TrackingConfig;
 pub use variance::VarianceConfig;
-
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}

@@ -217,7 +217,7 @@ impl ModelSpec {
 /// The identity of random weights in caches and results:
 /// `random-init-seed<seed>-config<16 hex of the config's sha256>`.
 pub fn random_label(config: &VitConfig, seed: u64) -> Result<String> {
-    let hex = crate::sha256_hex(serde_json::to_string(config)?.as_bytes());
+    let hex = patchlens_store::sha256_hex(serde_json::to_string(config)?.as_bytes());
     Ok(format!("random-init-seed{seed}-config{}", &hex[..16]))
 }
 

@@ -520,7 +520,7 @@ pub fn unit_id(
         "bootstrap_resamples": def.common.bootstrap_resamples.unwrap_or(suite.bootstrap_resamples),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    let hex = crate::sha256_hex(serde_json::to_string(&key)?.as_bytes());
+    let hex = patchlens_store::sha256_hex(serde_json::to_string(&key)?.as_bytes());
     Ok(format!(
         "{exp}.{}.{}",
         crate::segmentation::sanitize(&model.name),

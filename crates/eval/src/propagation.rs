@@ -27,12 +27,10 @@ use std::time::Instant;
 
 use patchlens_data::davis::{self, DavisVersion};
 use patchlens_image::{ImageU8, Interpolation};
-use patchlens_metrics::{
-    DEFAULT_BOUND_TH, DavisSummary, LabelMap as MetricsLabelMap, ObjectScores,
-};
+use patchlens_metrics::{DEFAULT_BOUND_TH, DavisSummary, LabelMap, ObjectScores};
 use patchlens_report::{Experiment, ExperimentKind, ModelInfo};
 use patchlens_track::protocol::davis as davis_protocol;
-use patchlens_track::{FeatureMap, LabelMap as TrackLabelMap, LabelPropagator, PropagationConfig};
+use patchlens_track::{FeatureMap, LabelPropagator, PropagationConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -149,15 +147,11 @@ pub struct SequenceResult {
     pub propagate_seconds: f64,
 }
 
-fn label_map_u8(mask: &ImageU8) -> Result<TrackLabelMap> {
+fn label_map_u8(mask: &ImageU8) -> Result<LabelMap> {
     if mask.channels != 1 {
         bail!("annotation has {} channels, expected 1", mask.channels);
     }
-    Ok(TrackLabelMap::new(
-        mask.height,
-        mask.width,
-        mask.data.clone(),
-    )?)
+    Ok(LabelMap::from_u8(mask.width, mask.height, &mask.data)?)
 }
 
 /// Propagate and score one sequence.
@@ -214,7 +208,7 @@ fn run_sequence(
                 let mut seed = labels.clone();
                 if cfg.dataset.version() == DavisVersion::Davis2017 {
                     for v in &mut seed.data {
-                        if *v == davis::VOID_2017 {
+                        if *v == u16::from(davis::VOID_2017) {
                             *v = 0;
                         }
                     }
@@ -232,16 +226,8 @@ fn run_sequence(
             }
         };
         prop_s += t1.elapsed().as_secs_f64();
-        gt.push(MetricsLabelMap::from_u8(
-            labels.width,
-            labels.height,
-            &labels.data,
-        )?);
-        pred.push(MetricsLabelMap::from_u8(
-            predicted.width,
-            predicted.height,
-            &predicted.data,
-        )?);
+        gt.push(labels);
+        pred.push(predicted);
         progress.inc(&image_id);
     }
     let objects = patchlens_metrics::evaluate_semisupervised_sequence(

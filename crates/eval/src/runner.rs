@@ -466,9 +466,14 @@ pub fn run_unit(
 /// Load a planned model onto `device` (its weights hash checked against the plan's). When the plan's
 /// weights file is not there (another machine mounts the weights elsewhere), the file of the same name is
 /// looked up in `weights_root`.
-pub fn load_model(m: &PlannedModel, device: &Device, weights_root: Option<&Path>) -> Result<Backbone> {
+pub fn load_model(
+    m: &PlannedModel,
+    device: &Device,
+    weights_root: Option<&Path>,
+) -> Result<Backbone> {
     let mut source = m.source.clone();
-    if let (crate::model::ModelSource::Weights { path, .. }, Some(root)) = (&mut source, weights_root)
+    if let (crate::model::ModelSource::Weights { path, .. }, Some(root)) =
+        (&mut source, weights_root)
         && !path.is_file()
     {
         let by_name = path.file_name().map(|f| root.join(f));

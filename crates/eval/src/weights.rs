@@ -134,7 +134,7 @@ pub enum FetchError {
         advice: String,
     },
     /// A file-system operation failed.
-    #[error("{path}: {source}")]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -798,7 +798,7 @@ pub fn convert_to_safetensors(
         path: src.to_path_buf(),
         reason,
     };
-    let ck = Checkpoint::open(src).map_err(|e| conv(e.to_string()))?;
+    let ck = Checkpoint::open(src).map_err(|e| conv(crate::error::chain(&e)))?;
     let mut keep: Vec<(&String, &Vec<usize>)> = Vec::new();
     let mut skipped = Vec::new();
     for (k, t) in &ck.tensors {
@@ -841,7 +841,7 @@ pub fn convert_to_safetensors(
             .map_err(io_err(&tmp))?;
         w.write_all(&h).map_err(io_err(&tmp))?;
         for (k, shape) in &keep {
-            let v = ck.read_f32(k).map_err(|e| conv(e.to_string()))?;
+            let v = ck.read_f32(k).map_err(|e| conv(crate::error::chain(&e)))?;
             if v.len() != shape.iter().product::<usize>() {
                 return Err(conv(format!(
                     "tensor `{k}`: {} values for shape {shape:?}",

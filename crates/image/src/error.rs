@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The file could not be read or written.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -15,13 +15,13 @@ pub enum ImageError {
         source: std::io::Error,
     },
     /// The file could not be decoded (or encoded) as an image.
-    #[error("cannot decode/encode image {path}: {source}")]
+    #[error("cannot decode/encode image {path}")]
     Codec {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
+        /// The codec's error.
         #[source]
-        source: image::ImageError,
+        source: CodecError,
     },
     /// A label file is not a single-channel (grayscale or palette) image.
     #[error(
@@ -69,4 +69,40 @@ pub enum ImageError {
         /// Why it is invalid.
         reason: &'static str,
     },
+}
+
+/// An `image` crate error as the cause of another error, printed once along a `source()` chain.
+///
+/// `image::ImageError::Decoding` / `Encoding` write the underlying decoder error (e.g. `png`'s
+/// "unexpected end of file") into their own message *and* return it from `source()`, so a chain
+/// printer such as `anyhow`'s `{:#}` would show that text twice. This wrapper prints the `image`
+/// error's message and, from `source()`, skips every link whose message that text already contains.
+/// The `image` error itself stays available as the public field.
+#[derive(Debug)]
+pub struct CodecError(pub image::ImageError);
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for CodecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let text = self.0.to_string();
+        let mut next = std::error::Error::source(&self.0);
+        while let Some(e) = next {
+            if !text.contains(&e.to_string()) {
+                break;
+            }
+            next = e.source();
+        }
+        next
+    }
+}
+
+impl From<image::ImageError> for CodecError {
+    fn from(e: image::ImageError) -> Self {
+        CodecError(e)
+    }
 }

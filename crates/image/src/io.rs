@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
-use crate::{ImageError, ImageU8};
+use crate::{CodecError, ImageError, ImageU8};
 
 fn io_err(path: &Path, source: std::io::Error) -> ImageError {
     ImageError::Io {
@@ -22,9 +22,9 @@ pub fn decode_rgb(path: &Path) -> Result<ImageU8, ImageError> {
         .map_err(|e| io_err(path, e))?
         .with_guessed_format()
         .map_err(|e| io_err(path, e))?;
-    let img = reader.decode().map_err(|source| ImageError::Codec {
+    let img = reader.decode().map_err(|e| ImageError::Codec {
         path: path.to_path_buf(),
-        source,
+        source: CodecError(e),
     })?;
     let rgb = img.into_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
@@ -46,9 +46,11 @@ pub fn decode_label(path: &Path) -> Result<ImageU8, ImageError> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let codec = |e: png::DecodingError| ImageError::Codec {
         path: path.to_path_buf(),
-        source: image::ImageError::Decoding(image::error::DecodingError::new(
-            image::error::ImageFormatHint::Exact(image::ImageFormat::Png),
-            e,
+        source: CodecError(image::ImageError::Decoding(
+            image::error::DecodingError::new(
+                image::error::ImageFormatHint::Exact(image::ImageFormat::Png),
+                e,
+            ),
         )),
     };
     let mut decoder = png::Decoder::new(BufReader::new(file));
@@ -155,9 +157,11 @@ pub fn write_png(path: &Path, img: &ImageU8) -> Result<(), ImageError> {
         let mut w = BufWriter::new(file);
         let enc_err = |e: png::EncodingError| ImageError::Codec {
             path: path.to_path_buf(),
-            source: image::ImageError::Encoding(image::error::EncodingError::new(
-                image::error::ImageFormatHint::Exact(image::ImageFormat::Png),
-                e,
+            source: CodecError(image::ImageError::Encoding(
+                image::error::EncodingError::new(
+                    image::error::ImageFormatHint::Exact(image::ImageFormat::Png),
+                    e,
+                ),
             )),
         };
         {

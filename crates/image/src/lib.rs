@@ -36,7 +36,7 @@ pub use degrade::{
     BLUR_KERNELS, Degradation, FREQ_BAND_EDGES, FREQ_NOISE_SIGMA, NOISE_SIGMAS, band_noise,
     box_blur, frequency_noise, gaussian_noise, in_band,
 };
-pub use error::ImageError;
+pub use error::{CodecError, ImageError};
 pub use geom::{
     Correspondence, Geometric, ROTATION_DEGREES, SCALE_FACTORS, SHIFT_PIXELS, Tile,
     TransformedTile, invert_affine, rotation_matrix, transform_tile, warp_affine,

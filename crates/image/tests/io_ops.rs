@@ -248,3 +248,72 @@ fn tiff_decodes_to_the_same_pixels_as_png() {
     assert_eq!(a.data, img.into_raw());
     assert_eq!(a.data, b.data);
 }
+
+/// A 4×3 PNG with `channels` channels written by [`write_png`], as bytes.
+fn small_png_bytes(dir: &Path, channels: usize) -> Vec<u8> {
+    let p = dir.join("whole.png");
+    let mut img = ImageU8::new(4, 3, channels);
+    for (i, v) in img.data.iter_mut().enumerate() {
+        *v = (i * 7) as u8;
+    }
+    write_png(&p, &img).expect("write");
+    std::fs::read(&p).expect("read back")
+}
+
+#[test]
+fn error_chains_print_each_cause_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bytes = small_png_bytes(dir.path(), 3);
+
+    // Truncated PNGs, cut after 43 bytes (signature 8, IHDR 25, the IDAT length and type 8, two
+    // bytes of pixel data), RGB for `decode_rgb`, grayscale for `decode_label`: the codec error,
+    // its own text once.
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &bytes[..43]).expect("write");
+    let gray = small_png_bytes(dir.path(), 1);
+    let cut_gray = dir.path().join("cut_gray.png");
+    std::fs::write(&cut_gray, &gray[..43]).expect("write");
+    for (err, cut) in [
+        (decode_rgb(&cut).expect_err("truncated"), &cut),
+        (decode_label(&cut_gray).expect_err("truncated"), &cut_gray),
+    ] {
+        assert!(matches!(err, ImageError::Codec { .. }), "{err:?}");
+        let chain = patchlens_testutil::error_chain(&err);
+        assert_eq!(
+            chain[0],
+            format!("cannot decode/encode image {}", cut.display())
+        );
+        patchlens_testutil::assert_each_cause_once(&err, 2);
+    }
+
+    // Corrupt IHDR checksum: `image` reports a decoding error whose own message embeds the PNG
+    // decoder's message, which it also returns as its source; [`CodecError`] shows it once.
+    let crc = dir.path().join("crc.png");
+    let mut bad = bytes.clone();
+    bad[29] ^= 0xff; // first byte of the IHDR CRC (after 8 signature + 4 length + 4 type + 13 data)
+    std::fs::write(&crc, &bad).expect("write");
+    let err = decode_rgb(&crc).expect_err("bad crc");
+    let ImageError::Codec { source, .. } = &err else {
+        panic!("expected a codec error, got {err:?}")
+    };
+    let inner = std::error::Error::source(&source.0).map(|e| e.to_string());
+    let inner = inner.expect("image's decoding error exposes the png error");
+    assert!(source.0.to_string().contains(&inner), "{source}");
+    patchlens_testutil::assert_each_cause_once(&err, 2);
+
+    // I/O error: the path in the message, the OS error below it.
+    let missing = dir.path().join("nope.png");
+    let os = std::fs::File::open(&missing)
+        .expect_err("absent")
+        .to_string();
+    for err in [
+        decode_rgb(&missing).expect_err("missing"),
+        decode_label(&missing).expect_err("missing"),
+    ] {
+        assert_eq!(
+            patchlens_testutil::error_chain(&err),
+            [format!("I/O error on {}", missing.display()), os.clone()]
+        );
+        patchlens_testutil::assert_each_cause_once(&err, 2);
+    }
+}

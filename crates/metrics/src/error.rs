@@ -69,13 +69,13 @@ pub enum MetricsError {
         id: i64,
     },
     /// Reading or writing a PNG failed.
-    #[error("PNG {path}: {source}")]
+    #[error("cannot read or write PNG {path}")]
     Png {
         /// The file.
         path: PathBuf,
         /// The codec error.
         #[source]
-        source: image::ImageError,
+        source: patchlens_image::CodecError,
     },
     /// A PNG that is not a single-channel label image.
     #[error("PNG {path}: expected a single-channel 8- or 16-bit label image, found {found}")]

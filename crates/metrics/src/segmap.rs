@@ -236,9 +236,9 @@ pub fn grids_to_label_size(
 
 /// Write a label map as a grayscale PNG of the raw ids: 8-bit if every id is ≤ 255, else 16-bit.
 pub fn write_label_png(path: &Path, map: &LabelMap) -> Result<()> {
-    let png_err = |source| MetricsError::Png {
+    let png_err = |e: image::ImageError| MetricsError::Png {
         path: path.to_path_buf(),
-        source,
+        source: e.into(),
     };
     let (w, h) = png_dims(path, map)?;
     if map.max_value() <= 255 {
@@ -271,18 +271,18 @@ pub fn write_color_png(path: &Path, map: &LabelMap, palette: &[[u8; 3]]) -> Resu
     image::RgbImage::from_raw(w, h, buf)
         .expect("length checked by LabelMap")
         .save(path)
-        .map_err(|source| MetricsError::Png {
+        .map_err(|e| MetricsError::Png {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })
 }
 
 /// Read a single-channel 8- or 16-bit PNG as a label map (e.g. Cityscapes `*_labelIds.png`).
 /// Errors on colour images.
 pub fn read_label_png(path: &Path) -> Result<LabelMap> {
-    let img = image::open(path).map_err(|source| MetricsError::Png {
+    let img = image::open(path).map_err(|e| MetricsError::Png {
         path: path.to_path_buf(),
-        source,
+        source: e.into(),
     })?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let data = match img {

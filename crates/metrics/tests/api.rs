@@ -315,3 +315,37 @@ fn patch_accuracy_and_tracking_errors() {
         Err(MetricsError::IndexOutOfRange { index: 4, .. })
     ));
 }
+
+#[test]
+fn png_errors_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.png");
+    write_label_png(&whole, &LabelMap::new(5, 4, (0..20).collect()).unwrap()).unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.png");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let mut crc = bytes.clone();
+    crc[29] ^= 0xff; // first byte of the IHDR CRC: `image` embeds the PNG decoder's message and exposes it
+    let bad_crc = dir.path().join("crc.png");
+    std::fs::write(&bad_crc, &crc).unwrap();
+    for p in [&cut, &bad_crc] {
+        let e = read_label_png(p).unwrap_err();
+        assert!(matches!(e, MetricsError::Png { .. }), "{e:?}");
+        let chain = patchlens_testutil::error_chain(&e);
+        assert_eq!(
+            chain[0],
+            format!("cannot read or write PNG {}", p.display())
+        );
+        patchlens_testutil::assert_each_cause_once(&e, 2);
+    }
+    let missing = dir.path().join("nope.png");
+    let os = std::fs::File::open(&missing).unwrap_err().to_string();
+    let e = read_label_png(&missing).unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [
+            format!("cannot read or write PNG {}", missing.display()),
+            os
+        ]
+    );
+}

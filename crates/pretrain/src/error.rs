@@ -32,7 +32,7 @@ pub enum PretrainError {
         loss: f64,
     },
     /// Reading or writing a file failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file.
         path: PathBuf,

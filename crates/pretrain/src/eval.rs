@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::data::{batch_tensor, crop_resize, dominant_class, random_crop_box, render_pool};
 use crate::error::{Result, invalid};
-use crate::export::host;
 use crate::presets::Preset;
+use crate::tensor::host;
 
 /// Model inputs and patch labels of held-out scenes.
 #[derive(Clone, Debug)]

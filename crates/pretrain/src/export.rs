@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::Tensor;
 use patchlens_vit::model::{Lin, VitModel};
 use patchlens_vit::{QkvBias, VitConfig};
 use safetensors::Dtype;
@@ -28,6 +27,7 @@ use crate::objectives::dino::DinoNet;
 use crate::objectives::mae::MaeNet;
 use crate::objectives::simmim::SimmimNet;
 use crate::objectives::supervised::SupervisedNet;
+use crate::tensor::host;
 
 /// Element type of the exported float tensors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,17 +62,6 @@ impl NamedTensor {
             ints: None,
         }
     }
-}
-
-/// Values of a tensor, read back to the host.
-pub fn host<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| PretrainError::Tensor {
-            what: what.to_string(),
-            reason: format!("{e:?}"),
-        })
 }
 
 fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {

@@ -9,6 +9,7 @@
 //! * [`encoder`]: the differentiable ViT forward (same maths as `patchlens_vit::Vit`, checked by test).
 //! * [`export`]: official key names per family.
 //! * [`eval`]: a quick representation check (1-NN patch classification on held-out scenes).
+//! * [`tensor`]: reading tensors back to the host.
 
 pub mod data;
 pub mod encoder;
@@ -19,6 +20,7 @@ pub mod init;
 pub mod method;
 pub mod objectives;
 pub mod presets;
+pub mod tensor;
 pub mod train;
 
 pub use error::{PretrainError, Result};

@@ -154,7 +154,7 @@ fn optimizer(h: &OptimHparams) -> ModuleOptimizer {
 }
 
 fn scalar(loss: &Tensor<1>, method: Method, step: usize) -> Result<f64> {
-    let v = crate::export::host(loss.clone(), "loss")?;
+    let v = crate::tensor::host(loss.clone(), "loss")?;
     let v = v.first().copied().unwrap_or(f32::NAN) as f64;
     if !v.is_finite() {
         return Err(PretrainError::NonFinite {

@@ -253,3 +253,33 @@ fn pretrain_end_to_end_writes_a_loadable_checkpoint_and_a_log() {
     bad.preset = "micro".into();
     assert!(pretrain(&bad).unwrap_err().to_string().contains("x.bin"));
 }
+
+#[test]
+fn error_chains_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A checkpoint that does not exist: the backbone crate's I/O error, passed through unchanged.
+    let missing = dir.path().join("absent.safetensors");
+    let os = std::fs::File::open(&missing).unwrap_err().to_string();
+    let e = load_pretrained(&missing, Method::Dino, "micro", &Device::flex()).unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [format!("I/O error on {}", missing.display()), os]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+    // The log folder cannot be made because a file holds its name (checked before any training).
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"a file, not a folder").unwrap();
+    let os = std::fs::create_dir_all(&blocker).unwrap_err().to_string();
+    let mut opts = PretrainOptions::new(
+        Method::Dino,
+        blocker.join("model.safetensors"),
+        Device::flex(),
+    );
+    opts.preset = "micro".into();
+    let e = pretrain(&opts).unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [format!("I/O error on {}", blocker.display()), os]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+}

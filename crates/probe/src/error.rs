@@ -118,9 +118,6 @@ pub enum ProbeError {
     /// An error reported by the burn backend.
     #[error("burn backend: {0}")]
     Backend(String),
-    /// An error reported by linfa.
-    #[error("linfa-logistic: {0}")]
-    Linfa(String),
 }
 
 /// Shorthand for `Result<T, ProbeError>`.

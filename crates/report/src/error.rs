@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// An I/O operation on `path` failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -15,7 +15,7 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// A results file could not be parsed.
-    #[error("cannot parse results file {path}: {source}")]
+    #[error("cannot parse results file {path}")]
     Parse {
         /// The results file.
         path: PathBuf,
@@ -34,7 +34,7 @@ pub enum ReportError {
         supported: u32,
     },
     /// Serialising results to JSON failed.
-    #[error("cannot serialise results: {0}")]
+    #[error("cannot serialise results")]
     Serialize(#[source] serde_json::Error),
     /// Invalid input to a statistic (empty data, mismatched sizes, bad parameters).
     #[error("invalid input: {0}")]

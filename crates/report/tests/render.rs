@@ -464,3 +464,23 @@ fn bad_curve_and_missing_image_are_errors() {
         "maps/gt.png is missing"
     );
 }
+
+/// A failed load names the file once and exposes the I/O or JSON error as its cause (each cause printed
+/// once along the chain).
+#[test]
+fn load_errors_print_each_cause_once() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("absent/results.json");
+    let e = patchlens_report::Results::load(&missing).unwrap_err();
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+    let chain = patchlens_testutil::error_chain(&e);
+    assert!(chain[0].contains("absent/results.json"), "{chain:?}");
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, "{ not json").unwrap();
+    let e = patchlens_report::Results::load(&bad).unwrap_err();
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+    assert_eq!(
+        patchlens_testutil::error_chain(&e)[0],
+        format!("cannot parse results file {}", bad.display())
+    );
+}

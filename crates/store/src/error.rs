@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An I/O operation on `path` failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -33,7 +33,7 @@ pub enum StoreError {
         reason: CorruptReason,
     },
     /// The compute closure of [`crate::FeatureStore::get_or_compute`] failed for `key`.
-    #[error("computing shard {key} failed: {source}")]
+    #[error("computing shard {key} failed")]
     Compute {
         /// The shard key.
         key: String,

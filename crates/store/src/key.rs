@@ -1,6 +1,7 @@
 //! Content keys: what a shard of features depends on, hashed into a 64-hex-digit name.
 
 use crate::error::StoreError;
+use crate::hash::finish_hex;
 use sha2::{Digest, Sha256};
 
 /// Domain-separation tag hashed before the fields (bump when the key layout changes).
@@ -54,7 +55,7 @@ impl ShardKey {
             h.update((id.len() as u64).to_le_bytes());
             h.update(id.as_bytes());
         }
-        ShardKey(hex(&h.finalize()))
+        ShardKey(finish_hex(h))
     }
 
     /// Parses a key from its 64-digit lowercase hex form.
@@ -83,15 +84,4 @@ pub(crate) fn is_key(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Lowercase hex encoding.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }

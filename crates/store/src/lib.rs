@@ -11,8 +11,9 @@
 //!   directory, fsync, rename), with the sha256 of the tensor bytes in the file's metadata,
 //!   verified on every read. [`FeatureStore::get_or_compute`] returns the cached shard or runs the
 //!   closure; corrupt files are reported as [`StoreWarning`]s and recomputed.
-//! - [`sha256_file`] hashes weights files (streaming); [`write_atomic`] is the project's one atomic
-//!   file write (temp file, fsync, rename).
+//! - [`sha256_file`] hashes weights files (streaming) and [`sha256_hex`] bytes in memory — the
+//!   project's sha256-to-hex helpers; [`write_atomic`] is the project's one atomic file write (temp
+//!   file, fsync, rename).
 //!
 //! ```no_run
 //! use patchlens_store::{FeatureStore, KeySpec, Labels, Shard, ShardKey};
@@ -45,7 +46,7 @@ mod store;
 
 pub use atomic::write_atomic;
 pub use error::{CorruptReason, StoreError, StoreWarning};
-pub use hash::sha256_file;
+pub use hash::{sha256_file, sha256_hex};
 pub use key::{KeySpec, ShardKey};
 pub use shard::{FORMAT, Labels, META_FORMAT, META_KEY, META_SHA256, RESERVED_PREFIX, Shard};
 pub use store::{FeatureStore, Fetched, Origin, SHARD_EXT};

@@ -2,7 +2,7 @@
 //! and its safetensors encoding with a checksum.
 
 use crate::error::{CorruptReason, StoreError};
-use crate::key::hex;
+use crate::hash::finish_hex;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -329,5 +329,5 @@ pub(crate) fn checksum(features: &[u8], labels: Option<&[u8]>) -> String {
     if let Some(l) = labels {
         h.update(l);
     }
-    hex(&h.finalize())
+    finish_hex(h)
 }

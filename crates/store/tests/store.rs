@@ -2,7 +2,7 @@
 
 use patchlens_store::{
     CorruptReason, FeatureStore, KeySpec, Labels, META_SHA256, Origin, Shard, ShardKey, StoreError,
-    StoreWarning, sha256_file,
+    StoreWarning, sha256_file, sha256_hex,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,6 +73,19 @@ fn key_changes_with_every_field() {
         f(&mut s);
         assert_ne!(ShardKey::derive(&s), base, "variant {i}");
     }
+}
+
+#[test]
+fn sha256_hex_known_values() {
+    // FIPS 180-2 test vectors.
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        sha256_hex(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }
 
 #[test]
@@ -371,4 +384,33 @@ fn concurrent_readers_during_rewrites() {
         2,
         "no temp files left"
     );
+}
+
+#[test]
+fn error_chains_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("weights.bin");
+    let os = std::fs::File::open(&missing).unwrap_err().to_string();
+    let e = sha256_file(&missing).unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [format!("I/O error on {}", missing.display()), os]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+
+    let store = FeatureStore::open(dir.path()).unwrap();
+    let k = key(7);
+    let e = store
+        .get_or_compute(&k, || {
+            Err::<Shard, _>(std::io::Error::other("encoder ran out of memory"))
+        })
+        .unwrap_err();
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [
+            format!("computing shard {k} failed"),
+            "encoder ran out of memory".to_string()
+        ]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
 }

@@ -68,9 +68,9 @@ fn main() {
         .map(|i| FeatureMap::new(rows, cols, dim, values(rows * cols * dim, 10 + i)).unwrap())
         .collect();
     let labels = LabelMap::new(
-        480,
         854,
-        (0..480 * 854).map(|i| ((i / 854) / 100) as u8).collect(),
+        480,
+        (0..480 * 854).map(|i| ((i / 854) / 100) as u16).collect(),
     )
     .unwrap();
     let mut p =

@@ -28,6 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::constants::bdd;
 use crate::error::{Result, TrackError, check_finite};
 use crate::linalg::dot;
 
@@ -54,7 +55,7 @@ impl Default for AssociationConfig {
     /// Protocol defaults: Δ ∈ {1, 3, …, 59}, dot product.
     fn default() -> Self {
         Self {
-            deltas: crate::protocol::bdd::deltas(),
+            deltas: bdd::deltas(),
             similarity: Similarity::Dot,
         }
     }

@@ -71,6 +71,16 @@ pub enum TrackError {
         /// Tiles given.
         got: usize,
     },
+    /// A label map holds an id above the largest one supported.
+    #[error("{what}: label {value} is above the largest supported object id {max}")]
+    LabelOutOfRange {
+        /// Which label map.
+        what: String,
+        /// The offending id.
+        value: u16,
+        /// The largest supported id.
+        max: u16,
+    },
     /// A size that must be a multiple of another is not.
     #[error("{what}: {value} is not a multiple of {divisor}")]
     NotMultiple {

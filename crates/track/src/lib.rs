@@ -27,6 +27,7 @@
 //! resolution.
 
 pub mod association;
+mod constants;
 pub mod error;
 pub mod feature_map;
 mod linalg;

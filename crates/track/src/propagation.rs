@@ -32,9 +32,11 @@ use std::collections::VecDeque;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::constants::davis;
 use crate::error::{Result, TrackError, check_len, check_positive};
 use crate::feature_map::FeatureMap;
 use crate::linalg::dot;
+pub use patchlens_metrics::LabelMap;
 
 /// Label propagation settings (DINO's command-line options; defaults in [`crate::protocol::davis`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,7 +55,12 @@ pub struct PropagationConfig {
 impl Default for PropagationConfig {
     /// DINO's defaults: 7, 5, 12, 0.1.
     fn default() -> Self {
-        crate::protocol::davis_propagation_defaults()
+        Self {
+            n_last_frames: davis::N_LAST_FRAMES,
+            topk: davis::TOPK,
+            size_mask_neighborhood: davis::SIZE_MASK_NEIGHBORHOOD,
+            temperature: davis::TEMPERATURE,
+        }
     }
 }
 
@@ -85,34 +92,20 @@ impl PropagationConfig {
     }
 }
 
-/// A label (object index) map `height × width`, row-major, `u8` (DAVIS palette indices).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabelMap {
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-    /// `[height, width]` labels, row-major.
-    pub data: Vec<u8>,
-}
+/// Largest object id a label map may hold here: DAVIS annotations are palette PNGs, so object ids are
+/// palette indices. (The propagator keeps one soft-mask channel per id up to the largest present.)
+pub const MAX_OBJECT_ID: u16 = 255;
 
-impl LabelMap {
-    /// Wrap `data` (`[height, width]` row-major). Errors on a zero size or a wrong length.
-    pub fn new(height: usize, width: usize, data: Vec<u8>) -> Result<Self> {
-        check_positive("label map height", height)?;
-        check_positive("label map width", width)?;
-        check_len("label map", &[height, width], height * width, data.len())?;
-        Ok(Self {
-            height,
-            width,
-            data,
-        })
-    }
-
-    /// The label at `(y, x)`. Panics if out of range.
-    pub fn get(&self, y: usize, x: usize) -> u8 {
-        self.data[y * self.width + x]
-    }
+/// A non-empty `width × height` label map over `data` (row-major), checked in this crate's terms.
+fn label_map(width: usize, height: usize, data: Vec<u16>) -> Result<LabelMap> {
+    check_positive("label map height", height)?;
+    check_positive("label map width", width)?;
+    check_len("label map", &[height, width], height * width, data.len())?;
+    Ok(LabelMap {
+        width,
+        height,
+        data,
+    })
 }
 
 /// Source indices PIL's `Image.resize(..., NEAREST)` reads for each of `dst` output pixels along an axis
@@ -135,6 +128,8 @@ pub fn pil_nearest_indices(src: usize, dst: usize) -> Vec<Option<usize>> {
 /// Resize a `[height, width]` `u8` map to `[out_height, out_width]` with PIL's nearest rule
 /// ([`pil_nearest_indices`] per axis; out-of-range reads give 0). Equal sizes copy.
 pub fn pil_nearest_resize(map: &LabelMap, out_height: usize, out_width: usize) -> Result<LabelMap> {
+    check_positive("label map height", map.height)?;
+    check_positive("label map width", map.width)?;
     check_positive("output height", out_height)?;
     check_positive("output width", out_width)?;
     if out_height == map.height && out_width == map.width {
@@ -142,16 +137,16 @@ pub fn pil_nearest_resize(map: &LabelMap, out_height: usize, out_width: usize) -
     }
     let ys = pil_nearest_indices(map.height, out_height);
     let xs = pil_nearest_indices(map.width, out_width);
-    let mut data = vec![0u8; out_height * out_width];
+    let mut data = vec![0u16; out_height * out_width];
     for (y, yi) in ys.iter().enumerate() {
         let Some(yi) = *yi else { continue };
         for (x, xi) in xs.iter().enumerate() {
             if let Some(xi) = *xi {
-                data[y * out_width + x] = map.get(yi, xi);
+                data[y * out_width + x] = map.at(yi, xi);
             }
         }
     }
-    LabelMap::new(out_height, out_width, data)
+    label_map(out_width, out_height, data)
 }
 
 /// Bilinear upsampling of `[channels, rows, cols]` by an integer `factor`, as PyTorch's
@@ -290,7 +285,8 @@ impl LabelPropagator {
     /// annotation at the original resolution (`H × W`; the label maps returned later have this size).
     /// `patch` is the ViT patch size (the grid is `rows·patch × cols·patch` pixels of the resized frame).
     ///
-    /// Errors: invalid configuration (e.g. `topk > rows·cols`), zero patch size.
+    /// Errors: invalid configuration (e.g. `topk > rows·cols`), zero patch size, an empty annotation,
+    /// an object id above [`MAX_OBJECT_ID`].
     pub fn new(
         cfg: PropagationConfig,
         first_features: &FeatureMap,
@@ -304,6 +300,14 @@ impl LabelPropagator {
             first_features.dim(),
         );
         cfg.validate(rows * cols)?;
+        let max_id = first_labels.max_value();
+        if max_id > MAX_OBJECT_ID {
+            return Err(TrackError::LabelOutOfRange {
+                what: "first-frame annotation".to_string(),
+                value: max_id,
+                max: MAX_OBJECT_ID,
+            });
+        }
         let small_seg = pil_nearest_resize(first_labels, rows, cols)?;
         let n_classes = usize::from(*small_seg.data.iter().max().unwrap_or(&0)) + 1;
         let hw = rows * cols;
@@ -462,10 +466,10 @@ impl LabelPropagator {
         let nc = self.n_classes;
         let mut up = upsample_bilinear(soft, nc, self.rows, self.cols, self.patch)?;
         let arg = norm_mask_argmax(&mut up, nc);
-        let grid = LabelMap::new(
-            self.rows * self.patch,
+        let grid = label_map(
             self.cols * self.patch,
-            arg.into_iter().map(|a| a as u8).collect(),
+            self.rows * self.patch,
+            arg.into_iter().map(|a| a as u16).collect(),
         )?;
         pil_nearest_resize(&grid, self.out_height, self.out_width)
     }

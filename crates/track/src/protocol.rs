@@ -1,94 +1,19 @@
-//! Protocol constants for tracking (protocol §8) and DAVIS label propagation (DINO's defaults), kept
-//! in one place and serialisable into results files.
+//! The tracking protocol (protocol §8) for one model, serialisable into results files, and the protocol
+//! constants of BDD100K tracking and DAVIS label propagation ([`bdd`], [`davis`]).
+//!
+//! The constants themselves live in the leaf module `constants` (re-exported here as
+//! `protocol::bdd` / `protocol::davis`), so that `association`, `roi_align` and `propagation` read
+//! their defaults without depending on this module, which builds on them.
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::constants::{bdd, davis};
 
 use crate::association::{AssociationConfig, Similarity, TrackedObject};
 use crate::error::{Result, TrackError};
 use crate::feature_map::{FeatureMap, TileLayout};
 use crate::propagation::PropagationConfig;
-use crate::roi_align::{BoxXyxy, roi_align};
-
-/// BDD100K MOT tracking constants (protocol §8; authors' `tracking/get_bbox_embeds.py` and
-/// `jupyter_notebooks/bbox_get_embeds_compare.ipynb`).
-pub mod bdd {
-    /// Width of a BDD100K frame as stored (pixels).
-    pub const SOURCE_WIDTH: usize = 1280;
-    /// Height of a BDD100K frame as stored (pixels).
-    pub const SOURCE_HEIGHT: usize = 720;
-    /// Width frames are resized to (bicubic, OpenCV `INTER_CUBIC`) before encoding.
-    pub const FRAME_WIDTH: usize = 1120;
-    /// Height frames are resized to.
-    pub const FRAME_HEIGHT: usize = 672;
-    /// Side of the square tiles in tiled mode.
-    pub const TILE: usize = 224;
-    /// RoIAlign output side (7×7 bins).
-    pub const ROI_OUTPUT_SIZE: usize = 7;
-    /// RoIAlign `sampling_ratio` (-1 = adaptive).
-    pub const ROI_SAMPLING_RATIO: i32 = -1;
-    /// RoIAlign `aligned`.
-    pub const ROI_ALIGNED: bool = false;
-    /// Frame gaps evaluated: `range(1, 61, 2)` = 1, 3, …, 59.
-    pub const DELTA_FIRST: usize = 1;
-    /// Last frame gap evaluated.
-    pub const DELTA_LAST: usize = 59;
-    /// Step between evaluated frame gaps.
-    pub const DELTA_STEP: usize = 2;
-    /// Step between the gaps plotted in the paper's figures (`range(1, 61, 4)` = 1, 5, …, 57).
-    pub const PLOT_DELTA_STEP: usize = 4;
-    /// Number of validation videos used (the first 4 label files in sorted order).
-    pub const NUM_VIDEOS: usize = 4;
-    /// BDD100K MOT categories (the authors' `CLASSES`).
-    pub const CATEGORIES: [&str; 8] = [
-        "pedestrian",
-        "rider",
-        "car",
-        "bus",
-        "truck",
-        "bicycle",
-        "motorcycle",
-        "train",
-    ];
-
-    /// The evaluated frame gaps, 1, 3, …, 59.
-    pub fn deltas() -> Vec<usize> {
-        (DELTA_FIRST..=DELTA_LAST).step_by(DELTA_STEP).collect()
-    }
-
-    /// The plotted frame gaps, 1, 5, …, 57.
-    pub fn plotted_deltas() -> Vec<usize> {
-        (DELTA_FIRST..=DELTA_LAST)
-            .step_by(PLOT_DELTA_STEP)
-            .collect()
-    }
-}
-
-/// DAVIS-2017 label propagation defaults (DINO `eval_video_segmentation.py` argument defaults).
-pub mod davis {
-    /// `--n_last_frames`: previous frames kept as context besides the first frame.
-    pub const N_LAST_FRAMES: usize = 7;
-    /// `--topk`: neighbours accumulated per target patch.
-    pub const TOPK: usize = 5;
-    /// `--size_mask_neighborhood`: radius (in patches) of the square source window; 0 = unrestricted.
-    pub const SIZE_MASK_NEIGHBORHOOD: usize = 12;
-    /// Softmax temperature (hard-coded `/ 0.1` in DINO).
-    pub const TEMPERATURE: f32 = 0.1;
-    /// `read_frame` `scale_size`: the short side frames are resized to.
-    pub const SCALE_SIZE: usize = 480;
-
-    /// DINO's `read_frame` target size `(height, width)` for an `ori_h × ori_w` frame with the default
-    /// `scale_size = [480]`: the short side becomes `scale_size` and the long side
-    /// `floor(scale_size * long / short / 64) * 64` (e.g. 854×480 → 832×480).
-    pub fn frame_size(ori_h: usize, ori_w: usize, scale_size: usize) -> (usize, usize) {
-        if ori_h > ori_w {
-            let th = (scale_size as f64 * ori_h as f64) / ori_w as f64;
-            (((th / 64.0).floor() * 64.0) as usize, scale_size)
-        } else {
-            let tw = (scale_size as f64 * ori_w as f64) / ori_h as f64;
-            (scale_size, ((tw / 64.0).floor() * 64.0) as usize)
-        }
-    }
-}
+use crate::roi_align::{BoxXyxy, RoiAlignConfig, roi_align};
 
 /// How a BDD frame is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +41,7 @@ pub struct BddTrackingProtocol {
     /// Feature grid `(rows, cols)` (42×70 for patch 16, 48×80 for patch 14).
     pub grid: (usize, usize),
     /// RoIAlign setting.
-    pub roi: crate::roi_align::RoiAlignConfig,
+    pub roi: RoiAlignConfig,
     /// Association setting (frame gaps, similarity).
     pub association: AssociationConfig,
 }
@@ -142,7 +67,7 @@ impl BddTrackingProtocol {
             mode,
             layout,
             grid: (layout.rows(), layout.cols()),
-            roi: crate::roi_align::RoiAlignConfig::protocol(patch),
+            roi: RoiAlignConfig::protocol(patch),
             association: AssociationConfig {
                 deltas: bdd::deltas(),
                 similarity: Similarity::Dot,
@@ -204,12 +129,7 @@ impl BddTrackingProtocol {
     }
 }
 
-/// DINO's DAVIS propagation defaults as a [`PropagationConfig`].
+/// DINO's DAVIS propagation defaults as a [`PropagationConfig`] (the same as its `Default`).
 pub fn davis_propagation_defaults() -> PropagationConfig {
-    PropagationConfig {
-        n_last_frames: davis::N_LAST_FRAMES,
-        topk: davis::TOPK,
-        size_mask_neighborhood: davis::SIZE_MASK_NEIGHBORHOOD,
-        temperature: davis::TEMPERATURE,
-    }
+    PropagationConfig::default()
 }

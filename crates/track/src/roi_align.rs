@@ -16,6 +16,7 @@
 //! The output of one box is `[D, pooled_h, pooled_w]` (torchvision's per-RoI layout), flattened — the
 //! authors flatten `roi_align(...)[0]` the same way, so the object vector is channel-major.
 
+use crate::constants::bdd;
 use crate::error::{Result, TrackError};
 use crate::feature_map::FeatureMap;
 
@@ -99,11 +100,11 @@ impl RoiAlignConfig {
     /// `sampling_ratio = -1`, `aligned = false` (protocol §8).
     pub fn protocol(patch: usize) -> Self {
         Self {
-            pooled_height: crate::protocol::bdd::ROI_OUTPUT_SIZE,
-            pooled_width: crate::protocol::bdd::ROI_OUTPUT_SIZE,
+            pooled_height: bdd::ROI_OUTPUT_SIZE,
+            pooled_width: bdd::ROI_OUTPUT_SIZE,
             spatial_scale: 1.0 / patch as f64,
-            sampling_ratio: crate::protocol::bdd::ROI_SAMPLING_RATIO,
-            aligned: crate::protocol::bdd::ROI_ALIGNED,
+            sampling_ratio: bdd::ROI_SAMPLING_RATIO,
+            aligned: bdd::ROI_ALIGNED,
         }
     }
 

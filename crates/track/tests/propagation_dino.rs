@@ -4,7 +4,7 @@
 mod common;
 
 use patchlens_track::{
-    FeatureMap, LabelMap, PropagationConfig, pil_nearest_indices, propagate_video,
+    FeatureMap, LabelMap, PropagationConfig, TrackError, pil_nearest_indices, propagate_video,
 };
 
 fn check_case(name: &str) {
@@ -26,7 +26,7 @@ fn check_case(name: &str) {
         .collect();
     assert_eq!(frames.len(), t);
     let (lshape, first) = fx.u8(&format!("{name}_first_labels"));
-    let first = LabelMap::new(lshape[0], lshape[1], first).unwrap();
+    let first = LabelMap::from_u8(lshape[1], lshape[0], &first).unwrap();
     let (_, small) = fx.u8(&format!("{name}_small_seg"));
     let (sshape, soft) = fx.f32(&format!("{name}_soft"));
     let (_, labels) = fx.u8(&format!("{name}_labels"));
@@ -35,7 +35,7 @@ fn check_case(name: &str) {
     let mut p = patchlens_track::LabelPropagator::new(config, &frames[0], &first, patch).unwrap();
     assert_eq!(
         p.small_first_labels().data,
-        small,
+        small.iter().map(|&v| u16::from(v)).collect::<Vec<_>>(),
         "{name}: downsampled first labels"
     );
     assert_eq!(p.n_classes(), nc, "{name}: number of channels");
@@ -63,7 +63,7 @@ fn check_case(name: &str) {
             .data
             .iter()
             .zip(want_lab)
-            .filter(|(a, b)| a != b)
+            .filter(|&(&a, &b)| a != u16::from(b))
             .count();
         assert_eq!(
             diff,
@@ -124,7 +124,7 @@ fn first_frame_one_hot_and_identity_propagation() {
         data[p * dim + p] = 1.0 + p as f32; // orthogonal, distinct norms (normalisation removes them)
     }
     let f = FeatureMap::new(rows, cols, dim, data).unwrap();
-    let labels = LabelMap::new(rows, cols, vec![0, 0, 1, 1, 0, 2, 2, 1, 0, 0, 0, 3]).unwrap();
+    let labels = LabelMap::new(cols, rows, vec![0, 0, 1, 1, 0, 2, 2, 1, 0, 0, 0, 3]).unwrap();
     let cfg = PropagationConfig {
         n_last_frames: 2,
         topk: 1,
@@ -149,7 +149,7 @@ fn first_frame_one_hot_and_identity_propagation() {
 fn mismatched_frame_is_an_error() {
     let f = FeatureMap::new(2, 3, 4, vec![1.0; 24]).unwrap();
     let g = FeatureMap::new(2, 3, 5, vec![1.0; 30]).unwrap();
-    let labels = LabelMap::new(2, 3, vec![0, 1, 0, 1, 0, 1]).unwrap();
+    let labels = LabelMap::new(3, 2, vec![0, 1, 0, 1, 0, 1]).unwrap();
     let cfg = PropagationConfig {
         topk: 2,
         ..PropagationConfig::default()
@@ -177,4 +177,39 @@ fn upsample_and_norm_mask_hand_worked() {
     // ties: first channel wins
     let mut t = vec![0.0, 1.0, 0.0, 1.0];
     assert_eq!(norm_mask_argmax(&mut t, 2), vec![0, 0]);
+}
+
+#[test]
+fn label_maps_are_the_metrics_type_and_are_checked() {
+    // One type across the crates: a propagated map goes to the DAVIS metrics as it is.
+    let labels: patchlens_metrics::LabelMap = LabelMap::new(3, 2, vec![0, 1, 0, 1, 0, 1]).unwrap();
+    let f = FeatureMap::new(2, 3, 4, vec![1.0; 24]).unwrap();
+    let cfg = PropagationConfig {
+        topk: 2,
+        ..PropagationConfig::default()
+    };
+    let out = propagate_video(cfg, &[f.clone(), f.clone()], &labels, 1).unwrap();
+    let same = patchlens_metrics::resize_nearest_exact(
+        &out[0].labels,
+        3,
+        2,
+        patchlens_metrics::NearestExact::OpenCv4,
+    )
+    .unwrap();
+    assert_eq!(same, out[0].labels);
+    assert_eq!((same.width, same.height), (3, 2));
+
+    // Object ids are palette indices: 256 is rejected up front, naming the value.
+    let big = LabelMap::new(3, 2, vec![0, 256, 0, 1, 0, 1]).unwrap();
+    match patchlens_track::LabelPropagator::new(cfg, &f, &big, 1) {
+        Err(TrackError::LabelOutOfRange { value, max, .. }) => assert_eq!((value, max), (256, 255)),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("label 256 accepted"),
+    }
+    // An empty annotation is an error, not an empty result.
+    let empty = LabelMap::new(0, 0, vec![]).unwrap();
+    assert!(matches!(
+        patchlens_track::LabelPropagator::new(cfg, &f, &empty, 1),
+        Err(TrackError::ZeroDimension { .. })
+    ));
 }

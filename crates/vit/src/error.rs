@@ -129,7 +129,7 @@ pub enum VitError {
         depth: usize,
     },
     /// I/O error with a path.
-    #[error("{path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// File.
         path: PathBuf,

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod config;
 mod cpu;
 pub mod error;
+mod forward;
 pub mod init;
 pub mod load;
 pub mod model;

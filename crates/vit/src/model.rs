@@ -10,7 +10,6 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 
 use crate::config::{Ffn, PosEmbedKind, QkvBias, RelPosBias, VitConfig};
-use crate::cpu;
 use crate::error::{Result, VitError};
 use crate::load::MappedCheckpoint;
 use crate::posembed;
@@ -527,19 +526,6 @@ impl Vit {
         x + y
     }
 
-    /// Run the backbone on `x` `[B, 3, H, W]` (H, W multiples of the patch size) and return the tokens of
-    /// every layer in `layers` (1-based; layer l = block l's output followed by the final norm), in one pass
-    /// that stops after the deepest requested block.
-    pub fn forward_layers(&self, x: Tensor<4>, layers: &[usize]) -> Result<ForwardOutput> {
-        self.forward_impl(x, layers, true)
-    }
-
-    /// Like [`Vit::forward_layers`] but returns the raw block outputs, without the final norm
-    /// (for checking against block-level references).
-    pub fn forward_blocks(&self, x: Tensor<4>, layers: &[usize]) -> Result<ForwardOutput> {
-        self.forward_impl(x, layers, false)
-    }
-
     /// Split the tokens `[B, T, D]` of layer `layer` into CLS, registers and patches.
     pub(crate) fn layer_tokens(&self, layer: usize, normed: Tensor<3>) -> LayerTokens {
         let c = &self.config;
@@ -560,32 +546,17 @@ impl Vit {
         }
     }
 
-    fn forward_impl(
+    /// The burn-tensor forward (any device, differentiable): embed, then blocks `1..=max(wanted)`,
+    /// collecting the tokens of each layer in `wanted` (sorted, deduplicated, each in `1..=depth`) with
+    /// the final norm applied when `final_norm`. The public entry points, which also choose between
+    /// this and the host path, are [`Vit::forward_layers`] and [`Vit::forward_blocks`].
+    pub(crate) fn forward_burn(
         &self,
         x: Tensor<4>,
-        layers: &[usize],
+        wanted: &[usize],
         final_norm: bool,
     ) -> Result<ForwardOutput> {
         let c = &self.config;
-        let mut wanted: Vec<usize> = layers.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
-        if let Some(&bad) = wanted.iter().find(|&&l| l == 0 || l > c.depth) {
-            return Err(VitError::Layer {
-                layer: bad,
-                depth: c.depth,
-            });
-        }
-        if self.path != ForwardPath::Burn {
-            if let Some(res) = cpu::try_forward(self, x.clone(), &wanted, final_norm) {
-                return res;
-            }
-            if self.path == ForwardPath::Host {
-                return Err(VitError::Config(
-                    "ForwardPath::Host needs the input and every parameter as untracked f32 tensors on the flex device".into(),
-                ));
-            }
-        }
         let (mut t, rows, cols) = self.embed(x)?;
         let last = wanted.last().copied().unwrap_or(0);
         let mut out = Vec::with_capacity(wanted.len());

@@ -279,3 +279,18 @@ fn dino_config() -> VitConfig {
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     serde_json::from_value(m["cases"][0]["config"].clone()).unwrap()
 }
+
+#[test]
+fn io_error_prints_each_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("absent.safetensors");
+    let os = std::fs::File::open(&missing).unwrap_err().to_string();
+    let e =
+        load_backbone(&missing, Family::Dino, dino_config(), None, &Device::flex()).unwrap_err();
+    assert!(matches!(e, VitError::Io { .. }), "{e:?}");
+    assert_eq!(
+        patchlens_testutil::error_chain(&e),
+        [format!("I/O error on {}", missing.display()), os]
+    );
+    patchlens_testutil::assert_each_cause_once(&e, 2);
+}

@@ -143,7 +143,7 @@ pub fn mean_entropy(targets: &[Tensor<2>]) -> Result<f64> {
     let all = Tensor::cat(targets.to_vec(), 0);
     let rows = all.dims()[0];
     let h = (all.clone() * all.clamp_min(1e-30).log()).sum().neg();
-    let v = crate::export::host(h.reshape([1]), "teacher entropy")?;
+    let v = crate::tensor::host(h.reshape([1]), "teacher entropy")?;
     Ok(v.first().copied().unwrap_or(f32::NAN) as f64 / rows as f64)
 }
 

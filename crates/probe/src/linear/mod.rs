@@ -14,13 +14,10 @@
 //! Samples whose label equals [`LinearProbeConfig::ignore_label`] are dropped from training and
 //! selection.
 //!
-//! Two trainers:
-//! - [`train`]: burn autodiff on any burn device (the caller's `Device`; `.autodiff()` is
-//!   applied internally), mini-batched Adam. Evaluation and prediction run on the host.
-//! - [`train_linfa`]: `linfa-logistic` (L-BFGS, full batch, `f64`), for small problems and as an
-//!   independent cross-check of the burn trainer.
-
-mod linfa_path;
+//! The trainer, [`train`], uses burn autodiff on any burn device (the caller's `Device`;
+//! `.autodiff()` is applied internally), mini-batched Adam. Evaluation and prediction run on the
+//! host. An independent full-batch L-BFGS fit with `linfa-logistic` (a dev-dependency) checks it
+//! in `tests/linear.rs`; nothing else in the study uses a second trainer.
 
 use crate::error::{ProbeError, Result};
 use crate::knn::check_labels;
@@ -32,8 +29,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-
-pub use linfa_path::{LinfaConfig, train_linfa};
 
 /// `ε` of the MAE recipe's `BatchNorm1d(affine = False, eps = 1e-6)` (protocol §4 A.1).
 pub const MAE_BN_EPS: f64 = 1e-6;
