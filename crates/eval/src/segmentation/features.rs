@@ -10,6 +10,7 @@ use patchlens_data::{SegmentationSplit, TileSpec, cut_tiles, model_input};
 use patchlens_image::to_chw;
 use patchlens_metrics::LabelSpace;
 use patchlens_probe::MatRef;
+use rayon::prelude::*;
 
 use crate::degradation::Degrade;
 use crate::encode::{ImageRequest, TokenSource};
@@ -169,14 +170,17 @@ pub fn extract(
             .collect();
         let feats = tokens.tokens_batch(&requests, layers, &mut |g| {
             let (image_index, _, raw) = &group[g];
-            raw.iter()
+            // Degradation, resize and normalisation are per tile and independent: in parallel.
+            raw.par_iter()
                 .enumerate()
                 .map(|(t, tile)| -> Result<Vec<f32>> {
-                    let img = match degrade {
-                        None => tile.image.clone(),
-                        Some(d) => d.apply(&tile.image, *image_index as u64, t as u64)?,
+                    let input = match degrade {
+                        None => model_input(spec, &tile.image),
+                        Some(d) => {
+                            model_input(spec, &d.apply(&tile.image, *image_index as u64, t as u64)?)
+                        }
                     };
-                    Ok(to_chw(&model_input(spec, &img)))
+                    Ok(to_chw(&input))
                 })
                 .collect()
         })?;

@@ -229,9 +229,95 @@ pub fn knn_on_host(device: &Device) -> bool {
     *device == Device::flex()
 }
 
+/// A 128-bit content hash of f32 / u32 data (two multiply-xorshift lanes over 64-bit words; not
+/// cryptographic, for recognising repeated inputs).
+#[derive(Clone, Copy)]
+struct Lanes(u64, u64);
+
+impl Lanes {
+    fn new() -> Self {
+        Lanes(0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344)
+    }
+
+    fn word(&mut self, w: u64) {
+        let m = |h: u64, k: u64| {
+            let x = (h ^ w).wrapping_mul(k);
+            x ^ (x >> 29)
+        };
+        self.0 = m(self.0, 0x9E37_79B9_7F4A_7C15).rotate_left(17);
+        self.1 = m(self.1, 0xC2B2_AE3D_27D4_EB4F).rotate_left(31);
+    }
+
+    fn bits(&mut self, v: impl IntoIterator<Item = u32>) {
+        let mut it = v.into_iter();
+        let mut n = 0u64;
+        while let Some(a) = it.next() {
+            let b = it.next().unwrap_or(0x5555_5555);
+            self.word(((a as u64) << 32) | b as u64);
+            n += 1;
+        }
+        self.word(n);
+    }
+}
+
+/// Predictions of the last k-NN runs by the content of their inputs: the study's protocols probe the same
+/// gallery and queries more than once within a model (a segmentation pool, the layer sweep's last layer,
+/// the clean score of the degradations and the variance sweep's `remove0` are one 1-NN), and an exact
+/// search repeated gives the same predictions.
+static KNN_MEMO: std::sync::Mutex<Vec<((u64, u64), Vec<u32>)>> = std::sync::Mutex::new(Vec::new());
+/// Entries kept in [`KNN_MEMO`].
+const KNN_MEMO_ENTRIES: usize = 64;
+
 /// k-NN predictions (raw label ids) of `queries` from `gallery` with labels `gallery_labels < n_classes`.
-/// The GEMM runs on the host for the flex device and on `device` otherwise.
+/// The GEMM runs on the host for the flex device and on `device` otherwise. A search with the same inputs
+/// as one of the last few returns that search's predictions.
 pub fn knn_predict(
+    gallery: MatRef<'_>,
+    gallery_labels: &[u32],
+    queries: MatRef<'_>,
+    n_classes: usize,
+    cfg: &KnnConfig,
+    device: &Device,
+) -> Result<Vec<u32>> {
+    let host = knn_on_host(device);
+    let mut h = Lanes::new();
+    h.bits(gallery.data().iter().map(|v| v.to_bits()));
+    h.bits(queries.data().iter().map(|v| v.to_bits()));
+    h.bits(gallery_labels.iter().copied());
+    h.bits([
+        gallery.rows() as u32,
+        gallery.cols() as u32,
+        queries.rows() as u32,
+        n_classes as u32,
+        host as u32,
+    ]);
+    h.bits(serde_json::to_string(cfg)?.bytes().map(u32::from));
+    let key = (h.0, h.1);
+    if let Some((_, p)) = KNN_MEMO
+        .lock()
+        .map_err(|_| crate::error::EvalError::msg("k-NN memo poisoned"))?
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        tracing::debug!(
+            "k-NN of {} queries against {} gallery rows: the same search ran before",
+            queries.rows(),
+            gallery.rows()
+        );
+        return Ok(p.clone());
+    }
+    let preds = knn_predict_uncached(gallery, gallery_labels, queries, n_classes, cfg, device)?;
+    let mut memo = KNN_MEMO
+        .lock()
+        .map_err(|_| crate::error::EvalError::msg("k-NN memo poisoned"))?;
+    if memo.len() >= KNN_MEMO_ENTRIES {
+        memo.remove(0);
+    }
+    memo.push((key, preds.clone()));
+    Ok(preds)
+}
+
+fn knn_predict_uncached(
     gallery: MatRef<'_>,
     gallery_labels: &[u32],
     queries: MatRef<'_>,

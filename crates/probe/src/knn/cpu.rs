@@ -92,7 +92,7 @@ pub(crate) fn search(
                 }
             },
         );
-    finish(&mut sims, &idx, k, norms, queries)?;
+    finish(&mut sims, &mut idx, k, norms, queries)?;
     Ok(Neighbours {
         n_queries: nq,
         k,
@@ -101,15 +101,17 @@ pub(crate) fn search(
     })
 }
 
-/// Turns ranking scores into reported similarities and checks that every slot was filled.
+/// Sorts every list by rank (lists kept as heaps during the scan), turns ranking scores into reported
+/// similarities and checks that every slot was filled.
 pub(crate) fn finish(
     sims: &mut [f32],
-    idx: &[u32],
+    idx: &mut [u32],
     k: usize,
     norms: &Norms,
     queries: MatRef<'_>,
 ) -> Result<()> {
-    for (q, (s_row, i_row)) in sims.chunks_mut(k).zip(idx.chunks(k)).enumerate() {
+    for (q, (s_row, i_row)) in sims.chunks_mut(k).zip(idx.chunks_mut(k)).enumerate() {
+        topk::sort_list(s_row, i_row);
         if i_row.contains(&topk::EMPTY) {
             return Err(ProbeError::NonFiniteScore { query: q });
         }

@@ -74,7 +74,7 @@ pub fn search_on_device(
         }
         g0 = g1;
     }
-    cpu::finish(&mut sims, &idx, k, &norms, queries)?;
+    cpu::finish(&mut sims, &mut idx, k, &norms, queries)?;
     Ok(Neighbours {
         n_queries: nq,
         k,

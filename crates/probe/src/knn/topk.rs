@@ -1,9 +1,14 @@
 //! Per-query running top-k lists and the score transforms shared by the search paths.
 //!
-//! A list holds `k` (similarity, gallery index) pairs sorted by *rank*: higher similarity first,
-//! and on equal similarity the **lower gallery index first**. This is the crate's deterministic
-//! tie-break; it does not depend on block sizes or on the order in which gallery blocks are
-//! visited, because every insertion compares full `(similarity, index)` keys.
+//! A list holds `k` (similarity, gallery index) pairs ranked by higher similarity first and, on equal
+//! similarity, the **lower gallery index first**. This is the crate's deterministic tie-break; it
+//! does not depend on block sizes or on the order in which gallery blocks are visited, because every
+//! comparison uses full `(similarity, index)` keys.
+//!
+//! Short lists (`k ≤ HEAP_MIN_K`) are kept sorted by insertion. Longer ones (e.g. the identification
+//! experiment's `k = patches per tile + 1`) are kept as a binary heap with the worst entry at the root
+//! (`O(log k)` per accepted candidate instead of `O(k)`) and sorted once by [`sort_list`] at the end;
+//! both give the same list, since the order is total.
 
 /// Gallery index used for an empty slot.
 pub(crate) const EMPTY: u32 = u32::MAX;
@@ -18,6 +23,62 @@ pub(crate) fn ranks_before(s: f32, i: u32, t: f32, j: u32) -> bool {
 pub(crate) fn reset(sims: &mut [f32], idx: &mut [u32]) {
     sims.fill(f32::NEG_INFINITY);
     idx.fill(EMPTY);
+}
+
+/// Lists longer than this are kept as heaps during the scan.
+pub(crate) const HEAP_MIN_K: usize = 32;
+
+/// Replaces the worst entry (the root) of the heap `(sims, idx)` by `(s, i)` if it ranks before it,
+/// and restores the heap (every parent ranks after its children: the root is the worst).
+#[inline(always)]
+pub(crate) fn heap_push(sims: &mut [f32], idx: &mut [u32], s: f32, i: u32) {
+    if !ranks_before(s, i, sims[0], idx[0]) {
+        return;
+    }
+    let k = sims.len();
+    let mut p = 0;
+    loop {
+        let (l, r) = (2 * p + 1, 2 * p + 2);
+        // The worse child moves up if it is worse than the new entry.
+        let mut w = p;
+        let (mut ws, mut wi) = (s, i);
+        if l < k && ranks_before(ws, wi, sims[l], idx[l]) {
+            w = l;
+            (ws, wi) = (sims[l], idx[l]);
+        }
+        if r < k && ranks_before(ws, wi, sims[r], idx[r]) {
+            w = r;
+        }
+        if w == p {
+            break;
+        }
+        sims[p] = sims[w];
+        idx[p] = idx[w];
+        p = w;
+    }
+    sims[p] = s;
+    idx[p] = i;
+}
+
+/// Sorts one list by rank (best first); a no-op on lists already sorted.
+pub(crate) fn sort_list(sims: &mut [f32], idx: &mut [u32]) {
+    if sims.len() <= HEAP_MIN_K {
+        return;
+    }
+    let mut pairs: Vec<(f32, u32)> = sims.iter().copied().zip(idx.iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| {
+        if ranks_before(a.0, a.1, b.0, b.1) {
+            std::cmp::Ordering::Less
+        } else if ranks_before(b.0, b.1, a.0, a.1) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    for (j, (s, i)) in pairs.into_iter().enumerate() {
+        sims[j] = s;
+        idx[j] = i;
+    }
 }
 
 /// Inserts `(s, i)` into the sorted list `(sims, idx)` if it ranks before the last entry.
@@ -84,8 +145,11 @@ fn scan_with(
     k: usize,
     f: impl Fn(usize, f32) -> f32,
 ) {
-    let mut thr = sims[k - 1];
-    let mut thr_i = idx[k - 1];
+    let heap = k > HEAP_MIN_K;
+    // The entry a candidate must beat: the last of a sorted list, the root of a heap.
+    let worst = if heap { 0 } else { k - 1 };
+    let mut thr = sims[worst];
+    let mut thr_i = idx[worst];
     // Process in chunks of 8: a chunk whose maximum cannot beat the threshold is skipped with
     // one comparison (vectorised max), which is the common case once the list is warm.
     let chunks = raw.len() / 8;
@@ -104,9 +168,13 @@ fn scan_with(
             let s = f(j, raw[j]);
             let gi = (offset + j) as u32;
             if ranks_before(s, gi, thr, thr_i) {
-                insert(sims, idx, s, gi);
-                thr = sims[k - 1];
-                thr_i = idx[k - 1];
+                if heap {
+                    heap_push(sims, idx, s, gi);
+                } else {
+                    insert(sims, idx, s, gi);
+                }
+                thr = sims[worst];
+                thr_i = idx[worst];
             }
         }
     }
@@ -114,9 +182,13 @@ fn scan_with(
         let s = f(j, v);
         let gi = (offset + j) as u32;
         if ranks_before(s, gi, thr, thr_i) {
-            insert(sims, idx, s, gi);
-            thr = sims[k - 1];
-            thr_i = idx[k - 1];
+            if heap {
+                heap_push(sims, idx, s, gi);
+            } else {
+                insert(sims, idx, s, gi);
+            }
+            thr = sims[worst];
+            thr_i = idx[worst];
         }
     }
 }
@@ -146,6 +218,39 @@ impl Finish {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A heap-kept long list, sorted at the end, equals the insertion-sorted list (ties included).
+    #[test]
+    fn heap_lists_equal_insertion_lists() {
+        let k = 50;
+        let mut x = 12345u64;
+        let mut vals = Vec::new();
+        for g in 0..2000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct values: many ties.
+            vals.push(((x % 37) as f32 * 0.25, g));
+        }
+        let (mut hs, mut hi) = (vec![0.0f32; k], vec![0u32; k]);
+        let (mut ss, mut si) = (vec![0.0f32; k], vec![0u32; k]);
+        reset(&mut hs, &mut hi);
+        reset(&mut ss, &mut si);
+        for &(v, g) in &vals {
+            heap_push(&mut hs, &mut hi, v, g);
+            insert(&mut ss, &mut si, v, g);
+        }
+        sort_list(&mut hs, &mut hi);
+        assert_eq!(hs, ss);
+        assert_eq!(hi, si);
+        // And through the scan, chunked as the search does.
+        let raw: Vec<f32> = vals.iter().map(|v| v.0).collect();
+        reset(&mut hs, &mut hi);
+        scan_row(&raw[..1000], 0, Rank::Dot, &mut hs, &mut hi);
+        scan_row(&raw[1000..], 1000, Rank::Dot, &mut hs, &mut hi);
+        sort_list(&mut hs, &mut hi);
+        assert_eq!((hs, hi), (ss, si));
+    }
 
     #[test]
     fn insert_keeps_rank_order_and_index_tie_break() {
