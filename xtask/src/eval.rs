@@ -79,7 +79,7 @@ pub struct SegDataArgs {
     #[arg(long)]
     pub data_root: PathBuf,
     /// Train split or pool (Cityscapes set2_36|set4_72|set4prime_72|set8_144|train|val; ADE20K
-    /// train-select|training|...; CamVid train|val|test; synthetic train<N>). Default: the study's.
+    /// train-select|training|...; CamVid train|val|test; synthetic `train<N>`). Default: the study's.
     #[arg(long)]
     pub train_split: Option<String>,
     /// Test split or pool. Default: val30, val-select, test, test12.
@@ -337,27 +337,30 @@ impl From<ProbeArg> for ProbeKind {
     }
 }
 
-/// Run `f` with the command's token source and time it: the results' experiments and run metadata.
-fn timed(
+/// Run `f` with the command's token source (timed), write `out` (results.json with its `"metrics"` object)
+/// and print `f`'s summary lines (`prefix` first).
+fn run_and_write(
     model: &ModelArgs,
     run: &RunArgs,
     out: &std::path::Path,
     features: Option<&std::path::Path>,
-    stage: &str,
-    f: impl FnOnce(&dyn patchlens_eval::TokenSource) -> patchlens_eval::Result<Vec<Experiment>>,
-) -> Result<(Vec<Experiment>, patchlens_report::RunInfo)> {
+    prefix: &str,
+    f: impl FnOnce(
+        &dyn patchlens_eval::TokenSource,
+    ) -> patchlens_eval::Result<(Vec<Experiment>, Vec<String>)>,
+) -> Result<()> {
     let t0 = Instant::now();
     let source = Source::open(model, run, out, features)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let exps = source.with(f)?;
+    let (exps, lines) = source.with(f)?;
     let mut info = run.backend.run_info();
     info.stages.push(StageTiming {
         name: "load_model".into(),
         seconds: load_s,
     });
     info.stages.push(StageTiming {
-        name: stage.into(),
+        name: prefix.trim().into(),
         seconds: t1.elapsed().as_secs_f64(),
     });
     info.extra
@@ -367,7 +370,11 @@ fn timed(
             .insert("features".into(), f.display().to_string().into());
     }
     info.update_peak_memory();
-    Ok((exps, info))
+    write_results(out, info, exps)?;
+    for l in lines {
+        println!("{prefix}{l} -> {}", out.display());
+    }
+    Ok(())
 }
 
 fn segmentation_cmd(a: &SegmentationArgs) -> Result<()> {
@@ -382,24 +389,11 @@ fn segmentation_cmd(a: &SegmentationArgs) -> Result<()> {
     cfg.normalize = a.normalize;
     cfg.bootstrap.resamples = a.bootstrap;
     cfg.maps_dir = Some(out_dir(&a.out));
-    let mut lines = Vec::new();
-    let (exps, info) = timed(
-        &a.model,
-        &a.run,
-        &a.out,
-        a.data.features.as_deref(),
-        "segmentation",
-        |t| {
-            let r = segmentation::run(&cfg, t)?;
-            lines = r.summary_lines();
-            Ok(r.experiments())
-        },
-    )?;
-    write_results(&a.out, info, exps)?;
-    for l in lines {
-        println!("segmentation {l} -> {}", a.out.display());
-    }
-    Ok(())
+    let features = a.data.features.as_deref();
+    run_and_write(&a.model, &a.run, &a.out, features, "segmentation ", |t| {
+        let r = segmentation::run(&cfg, t)?;
+        Ok((r.experiments(), r.summary_lines()))
+    })
 }
 
 /// Arguments of `eval degradation`.
@@ -451,24 +445,11 @@ fn degradation_cmd(a: &DegradationArgs) -> Result<()> {
     cfg.levels = a.levels.clone();
     cfg.seed = a.seed;
     cfg.bootstrap.resamples = a.bootstrap;
-    let mut lines = Vec::new();
-    let (exps, info) = timed(
-        &a.model,
-        &a.run,
-        &a.out,
-        a.data.features.as_deref(),
-        "degradation",
-        |t| {
-            let r = patchlens_eval::degradation::run(&cfg, t)?;
-            lines = r.summary_lines();
-            Ok(r.experiments())
-        },
-    )?;
-    write_results(&a.out, info, exps)?;
-    for l in lines {
-        println!("{l} -> {}", a.out.display());
-    }
-    Ok(())
+    let features = a.data.features.as_deref();
+    run_and_write(&a.model, &a.run, &a.out, features, "", |t| {
+        let r = patchlens_eval::degradation::run(&cfg, t)?;
+        Ok((r.experiments(), r.summary_lines()))
+    })
 }
 
 /// Arguments of `eval variance`.
@@ -526,24 +507,11 @@ fn variance_cmd(a: &VarianceArgs) -> Result<()> {
     cfg.pca_ks = (!a.pca_k.is_empty()).then(|| a.pca_k.clone());
     cfg.retrain_linear = a.linear;
     cfg.bootstrap.resamples = a.bootstrap;
-    let mut lines = Vec::new();
-    let (exps, info) = timed(
-        &a.model,
-        &a.run,
-        &a.out,
-        a.data.features.as_deref(),
-        "variance",
-        |t| {
-            let r = variance::run(&cfg, t)?;
-            lines = r.summary_lines();
-            Ok(r.experiments())
-        },
-    )?;
-    write_results(&a.out, info, exps)?;
-    for l in lines {
-        println!("{l} -> {}", a.out.display());
-    }
-    Ok(())
+    let features = a.data.features.as_deref();
+    run_and_write(&a.model, &a.run, &a.out, features, "", |t| {
+        let r = variance::run(&cfg, t)?;
+        Ok((r.experiments(), r.summary_lines()))
+    })
 }
 
 /// Arguments of `eval propagation`.
@@ -619,15 +587,10 @@ fn propagation_cmd(a: &PropagationArgs) -> Result<()> {
         temperature: a.temperature,
     };
     cfg.scale_size = a.scale_size;
-    let mut line = String::new();
-    let (exps, info) = timed(&a.model, &a.run, &a.out, None, "propagation", |t| {
+    run_and_write(&a.model, &a.run, &a.out, None, "propagation ", |t| {
         let r = propagation::run(&cfg, t)?;
-        line = r.summary_line();
-        Ok(vec![r.experiment()])
-    })?;
-    write_results(&a.out, info, exps)?;
-    println!("propagation {line} -> {}", a.out.display());
-    Ok(())
+        Ok((vec![r.experiment()], vec![r.summary_line()]))
+    })
 }
 
 /// Arguments of `eval identification`.
@@ -717,17 +680,10 @@ fn identification_cmd(a: &IdentificationArgs) -> Result<()> {
     cfg.exclude_same_tile = a.exclude_same_tile;
     cfg.remove_top_variance = a.remove_top_variance;
     cfg.noise_seed = a.seed;
-    let mut line = String::new();
-    let (exps, mut info) = timed(&a.model, &a.run, &a.out, None, "identification", |t| {
+    run_and_write(&a.model, &a.run, &a.out, None, "", |t| {
         let r = identification::run(&cfg, t)?;
-        line = r.summary_line();
-        Ok(vec![r.experiment()])
-    })?;
-    info.extra
-        .insert("config".into(), serde_json::to_value(&cfg)?);
-    write_results(&a.out, info, exps)?;
-    println!("{line} → {}", a.out.display());
-    Ok(())
+        Ok((vec![r.experiment()], vec![r.summary_line()]))
+    })
 }
 
 /// Arguments of `eval tracking`.
@@ -841,13 +797,8 @@ fn tracking_cmd(a: &TrackingArgs) -> Result<()> {
         TrackSimilarityArg::Dot => patchlens_track::Similarity::Dot,
         TrackSimilarityArg::Cosine => patchlens_track::Similarity::Cosine,
     };
-    let mut line = String::new();
-    let (exps, info) = timed(&a.model, &a.run, &a.out, None, "tracking", |t| {
+    run_and_write(&a.model, &a.run, &a.out, None, "tracking ", |t| {
         let r = tracking::run(&cfg, t)?;
-        line = r.summary_line();
-        Ok(vec![r.experiment()])
-    })?;
-    write_results(&a.out, info, exps)?;
-    println!("tracking {line} -> {}", a.out.display());
-    Ok(())
+        Ok((vec![r.experiment()], vec![r.summary_line()]))
+    })
 }

@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::TokenSource;
 use crate::error::{EvalError, Result};
-use crate::layers::{LayerSel, resolve_layers};
+use crate::layers::LayerSel;
 use crate::segmentation::{
-    Bootstrap, LinearSettings, ProbeKind, ScoreCtx, SegSource, SplitFeatures, extract, probe,
+    Bootstrap, LinearSettings, ProbeKind, ScoreCtx, SegSource, SplitFeatures, encode_pair, extract,
+    probe,
 };
 
 /// A kind of degradation.
@@ -241,38 +242,38 @@ enum Fitted {
 pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<DegradationResult> {
     cfg.validate()?;
     let t0 = Instant::now();
-    let layers = resolve_layers(&cfg.layers, tokens.depth(), "degradation: `layers`")?;
-    let spec = cfg.source.tile_spec(tokens)?;
-    let space = cfg.source.label_space()?;
-    let split = cfg
-        .train_split
-        .clone()
-        .unwrap_or_else(|| cfg.source.default_train_split().to_string());
-    let test_split = cfg
-        .test_split
-        .clone()
-        .unwrap_or_else(|| cfg.source.default_test_split().to_string());
-    let (train_s, train_tag) = cfg.source.open(&split)?;
-    let (test_s, test_tag) = cfg.source.open(&test_split)?;
-    let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
+    let enc = encode_pair(
+        &cfg.source,
+        tokens,
+        cfg.train_split.as_deref(),
+        cfg.test_split.as_deref(),
+        &cfg.layers,
+        "degradation",
+    )?;
+    let (layers, spec, space) = (&enc.layers, &enc.spec, &enc.space);
     let mut tests: Vec<(
         Option<Degrade>,
         std::collections::BTreeMap<usize, SplitFeatures>,
-    )> = vec![(
-        None,
-        extract(tokens, &test_s, &test_tag, &spec, &space, &layers, None)?,
-    )];
+    )> = vec![(None, enc.test_f.clone())];
     for &k in &cfg.kinds {
         for &l in &cfg.levels {
             let d = Degrade::new(k, l, cfg.seed)?;
-            let f = extract(tokens, &test_s, &test_tag, &spec, &space, &layers, Some(&d))?;
+            let f = extract(
+                tokens,
+                &enc.test,
+                &enc.test_tag,
+                spec,
+                space,
+                layers,
+                Some(&d),
+            )?;
             tests.push((Some(d), f));
         }
     }
     let ctx = ScoreCtx {
-        space: &space,
-        spec: &spec,
-        test_split: &test_s,
+        space,
+        spec,
+        test_split: &enc.test,
         bootstrap: Bootstrap {
             resamples: cfg.bootstrap.resamples.max(2),
             seed: cfg.bootstrap.seed,
@@ -283,8 +284,8 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
     let n_classes = space.num_raw();
     let mut runs = Vec::new();
     for &probe in &cfg.probes {
-        for &layer in &layers {
-            let train = &train_f[&layer];
+        for &layer in layers {
+            let train = &enc.train_f[&layer];
             // The linear probe is trained once on the clean gallery and applied to every test variant.
             let fitted = match probe {
                 ProbeKind::Knn => Fitted::Knn,
@@ -334,9 +335,9 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
         model: tokens.info(),
         paper_model: tokens.paper_model().map(str::to_string),
         config: cfg.clone(),
-        train_split: split,
-        test_split,
-        spec,
+        train_split: enc.train_split.clone(),
+        test_split: enc.test_split.clone(),
+        spec: enc.spec.clone(),
         runs,
         seconds: t0.elapsed().as_secs_f64(),
     })

@@ -467,7 +467,7 @@ pub const META_PREPROCESSING: &str = "preprocessing";
 ///   tokens row-major within a tile;
 /// * metadata `preprocessing` (optional): the preprocessing description, checked against the run's.
 ///
-/// [`FeatureDir::describe`] states the architecture (patch size, depth, width) the files come from.
+/// Its fields state the architecture (patch size, depth, width) the files come from.
 #[derive(Clone, Debug)]
 pub struct FeatureDir {
     /// The folder.

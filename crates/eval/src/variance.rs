@@ -27,9 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::encode::TokenSource;
 use crate::error::{EvalError, Result, bail};
-use crate::layers::{LayerSel, resolve_layers};
+use crate::layers::LayerSel;
 use crate::segmentation::probe::{self, WHITEN_EPS};
-use crate::segmentation::{Bootstrap, LinearSettings, ScoreCtx, SegSource, SplitFeatures, extract};
+use crate::segmentation::{
+    Bootstrap, LinearSettings, ScoreCtx, SegSource, SplitFeatures, encode_pair,
+};
 
 /// One alternative to removal in the sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,32 +273,25 @@ pub struct VarianceResult {
 pub fn run(cfg: &VarianceConfig, tokens: &dyn TokenSource) -> Result<VarianceResult> {
     cfg.validate()?;
     let t0 = Instant::now();
-    let layers = resolve_layers(&cfg.layers, tokens.depth(), "variance: `layers`")?;
-    let spec = cfg.source.tile_spec(tokens)?;
-    let space = cfg.source.label_space()?;
-    let split = cfg
-        .train_split
-        .clone()
-        .unwrap_or_else(|| cfg.source.default_train_split().to_string());
-    let test_split = cfg
-        .test_split
-        .clone()
-        .unwrap_or_else(|| cfg.source.default_test_split().to_string());
-    let (train_s, train_tag) = cfg.source.open(&split)?;
-    let (test_s, test_tag) = cfg.source.open(&test_split)?;
-    let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
-    let test_f = extract(tokens, &test_s, &test_tag, &spec, &space, &layers, None)?;
+    let enc = encode_pair(
+        &cfg.source,
+        tokens,
+        cfg.train_split.as_deref(),
+        cfg.test_split.as_deref(),
+        &cfg.layers,
+        "variance",
+    )?;
     let ctx = ScoreCtx {
-        space: &space,
-        spec: &spec,
-        test_split: &test_s,
+        space: &enc.space,
+        spec: &enc.spec,
+        test_split: &enc.test,
         bootstrap: cfg.bootstrap,
         cityscapes: cfg.source.is_cityscapes(),
     };
     let device = tokens.device();
-    let n_classes = space.num_raw();
+    let n_classes = enc.space.num_raw();
     let mut out = Vec::new();
-    for &layer in &layers {
+    for &layer in &enc.layers {
         out.push(sweep_layer(
             cfg,
             &ctx,
@@ -304,17 +299,17 @@ pub fn run(cfg: &VarianceConfig, tokens: &dyn TokenSource) -> Result<VarianceRes
             &device,
             n_classes,
             layer,
-            &train_f[&layer],
-            &test_f[&layer],
+            &enc.train_f[&layer],
+            &enc.test_f[&layer],
         )?);
     }
     Ok(VarianceResult {
         model: tokens.info(),
         paper_model: tokens.paper_model().map(str::to_string),
         config: cfg.clone(),
-        train_split: split,
-        test_split,
-        spec,
+        train_split: enc.train_split.clone(),
+        test_split: enc.test_split.clone(),
+        spec: enc.spec.clone(),
         probe_classes: n_classes,
         family: tokens.family(),
         layers: out,

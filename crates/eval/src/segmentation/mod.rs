@@ -194,6 +194,61 @@ impl SegmentationConfig {
     }
 }
 
+/// A dataset's protocol, label space and one train / test pair of splits encoded at some layers: what the
+/// single-pair experiments (degradation, variance) start from.
+pub struct EncodedPair {
+    /// Layers encoded.
+    pub layers: Vec<usize>,
+    /// The tiling protocol.
+    pub spec: TileSpec,
+    /// The label space.
+    pub space: LabelSpace,
+    /// Train split name.
+    pub train_split: String,
+    /// Test split name.
+    pub test_split: String,
+    /// The test split (label maps are re-read for scoring).
+    pub test: SegmentationSplit,
+    /// The test split's feature-cache tag.
+    pub test_tag: String,
+    /// Train features per layer.
+    pub train_f: BTreeMap<usize, SplitFeatures>,
+    /// Test features per layer.
+    pub test_f: BTreeMap<usize, SplitFeatures>,
+}
+
+/// Resolve `layers` for `tokens`, open `train` / `test` of `source` (its defaults when `None`) and encode
+/// both at those layers. `what` names the experiment in errors.
+pub fn encode_pair(
+    source: &SegSource,
+    tokens: &dyn TokenSource,
+    train: Option<&str>,
+    test: Option<&str>,
+    layers: &[LayerSel],
+    what: &str,
+) -> Result<EncodedPair> {
+    let layers = resolve_layers(layers, tokens.depth(), &format!("{what}: `layers`"))?;
+    let spec = source.tile_spec(tokens)?;
+    let space = source.label_space()?;
+    let train_split = train.unwrap_or(source.default_train_split()).to_string();
+    let test_split = test.unwrap_or(source.default_test_split()).to_string();
+    let (train_s, train_tag) = source.open(&train_split)?;
+    let (test, test_tag) = source.open(&test_split)?;
+    let train_f = extract(tokens, &train_s, &train_tag, &spec, &space, &layers, None)?;
+    let test_f = extract(tokens, &test, &test_tag, &spec, &space, &layers, None)?;
+    Ok(EncodedPair {
+        layers,
+        spec,
+        space,
+        train_split,
+        test_split,
+        test,
+        test_tag,
+        train_f,
+        test_f,
+    })
+}
+
 /// Scores of one probe run at full label resolution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SegScores {

@@ -264,7 +264,9 @@ impl Lanes {
 /// gallery and queries more than once within a model (a segmentation pool, the layer sweep's last layer,
 /// the clean score of the degradations and the variance sweep's `remove0` are one 1-NN), and an exact
 /// search repeated gives the same predictions.
-static KNN_MEMO: std::sync::Mutex<Vec<((u64, u64), Vec<u32>)>> = std::sync::Mutex::new(Vec::new());
+static KNN_MEMO: std::sync::Mutex<Vec<KnnMemoEntry>> = std::sync::Mutex::new(Vec::new());
+/// A memoised search: the content hash of its inputs and its predictions.
+type KnnMemoEntry = ((u64, u64), Vec<u32>);
 /// Entries kept in [`KNN_MEMO`].
 const KNN_MEMO_ENTRIES: usize = 64;
 

@@ -142,6 +142,9 @@ impl SegSource {
         let patch = model.patch_size();
         let mut spec = match self {
             SegSource::Synthetic { .. } => super::synthetic::tile_spec(patch, model.native_size())?,
+            SegSource::Folder { protocol, .. } => protocol.tile_spec(patch).with_context(|| {
+                format!("tiling protocol of the folder dataset for patch size {patch}")
+            })?,
             other => TileSpec::for_dataset(other.name(), patch).with_context(|| {
                 format!("tiling protocol of {} for patch size {patch}", other.name())
             })?,
