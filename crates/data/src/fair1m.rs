@@ -17,7 +17,9 @@
 //!
 //! # Tile selection (our seeded version; the study's notebook is missing)
 //! Every chip is cut into its 224 tiles (4×4 for 1000-px chips). A tile's class set is the fine classes among
-//! its 14×14 centre-pixel patch labels. Classes are visited rarest first (fewest tiles containing them; ties
+//! its 14×14 centre-pixel patch labels ([`SELECTION_GRID`]) whatever the model: the study selected its tiles
+//! once and every model sees the same ones (its 295 tiles give 57,820 gallery patches at 196 per tile and
+//! 75,520 at 256 for DINOv2), so a model's own grid must not change the selection. Classes are visited rarest first (fewest tiles containing them; ties
 //! by id), and for each, the first `per_class` not-yet-selected tiles containing it are taken in the order
 //! `seeded_permutation(#tiles, seed)` ([`crate::select`]). The selected tiles are returned sorted by
 //! `(chip, row, col)`. With 37 classes and 8 per class this gives ≤ 296 tiles (the study had 295).
@@ -89,6 +91,10 @@ pub const SUPERCATEGORY_RANGES: [(u8, u8); 5] = [(1, 11), (12, 20), (21, 30), (3
 
 /// Largest fine label id.
 pub const MAX_LABEL_ID: u8 = 37;
+/// Patch grid of the tile selection's class sets, the same for every model (the study's 14×14: patch 16 on
+/// 224 tiles). A 16×16 grid sees other centre pixels and could pick other tiles.
+pub const SELECTION_GRID: usize = 14;
+
 /// Default tiles per fine class of the selection.
 pub const TILES_PER_CLASS: usize = 8;
 /// Default selection seed.
@@ -597,7 +603,7 @@ pub struct TileSelection {
     pub per_class: usize,
     /// Permutation seed.
     pub seed: u64,
-    /// Patch grid used for the class sets.
+    /// Patch grid used for the class sets ([`SELECTION_GRID`] for every model).
     pub grid: usize,
     /// Selected tiles sorted by `(chip, row, col)`.
     pub tiles: Vec<TileKey>,
@@ -664,7 +670,9 @@ impl Fair1m {
     }
 
     /// Select `per_class` tiles per fine class (see the module docs). Reads every annotation once (images
-    /// are not decoded; chip sizes come from the XML `<size>` or, failing that, the image header).
+    /// are not decoded; chip sizes come from the XML `<size>` or, failing that, the image header). Only the
+    /// tiling of `spec` counts: the class sets use [`SELECTION_GRID`], not `spec.grid`, so models with
+    /// other patch sizes get the same tiles.
     pub fn select_tiles(
         &self,
         spec: &TileSpec,
@@ -695,7 +703,8 @@ impl Fair1m {
                         item: self.chips[i].id.clone(),
                         source: Box::new(source),
                     })?;
-                    let mut set = ClassSet::from_labels(&patch_labels(&t, spec.grid, spec.grid));
+                    let mut set =
+                        ClassSet::from_labels(&patch_labels(&t, SELECTION_GRID, SELECTION_GRID));
                     set.0[0] &= !1;
                     keys.push(TileKey {
                         image_id: self.chips[i].id.clone(),
@@ -722,7 +731,7 @@ impl Fair1m {
         Ok(TileSelection {
             per_class,
             seed,
-            grid: spec.grid,
+            grid: SELECTION_GRID,
             tiles,
         })
     }

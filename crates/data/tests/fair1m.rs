@@ -267,6 +267,46 @@ fn write_chip(root: &Path, id: &str, objects: &[(&str, &[(f32, f32)])]) {
     );
 }
 
+/// The study selected its FAIR1M tiles once, on the 14×14 grid, for every model: a patch-14 model (16×16
+/// grid) must get the tiles a patch-16 model gets, even where its own grid sees another class.
+#[test]
+fn tile_selection_does_not_depend_on_the_models_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let sq = |x: f32, y: f32, s: f32| vec![(x, y), (x + s, y), (x + s, y + s), (x, y + s)];
+    // A small bridge on pixels 4..=7 of tile (0, 0) (corners rounded as OpenCV's fillPoly does): the
+    // 16×16 grid's first centre pixel is 7 (⌊0.5 · 224/16⌋), the 14×14 grid's is 8, so only the 16×16
+    // grid sees it.
+    let tiny = sq(4.2, 4.2, 2.6);
+    let car = sq(250.0, 20.0, 60.0);
+    let ship = sq(300.0, 300.0, 120.0);
+    write_chip(root, "a", &[("Bridge", &tiny), ("Small Car", &car)]);
+    write_chip(root, "b", &[("Warship", &ship), ("Small Car", &car)]);
+    let f = fair1m::open(root).unwrap();
+    let chip = f.load_chip(0).unwrap();
+    let tile = patchlens_image::crop(&chip.mask, 0, 0, 224, 224).unwrap();
+    let bridge = fair1m::class_id("Bridge").unwrap();
+    assert!(patchlens_image::patch_labels(&tile, 16, 16).contains(&bridge));
+    assert!(!patchlens_image::patch_labels(&tile, 14, 14).contains(&bridge));
+
+    let by_patch16 = f
+        .select_tiles(&TileSpec::fair1m(16).unwrap(), 1, 5)
+        .unwrap();
+    let by_patch14 = f
+        .select_tiles(&TileSpec::fair1m(14).unwrap(), 1, 5)
+        .unwrap();
+    assert_eq!(by_patch16.tiles, by_patch14.tiles);
+    assert_eq!(by_patch14.grid, fair1m::SELECTION_GRID);
+    // The 14×14 selection never sees the bridge: one tile each for the car and the warship.
+    assert_eq!(by_patch14.tiles.len(), 2);
+    assert!(
+        !by_patch14
+            .tiles
+            .iter()
+            .any(|k| k.image_id == "a" && (k.row, k.col) == (0, 0))
+    );
+}
+
 #[test]
 fn chip_folder_selection_and_transforms() {
     let dir = tempfile::tempdir().unwrap();

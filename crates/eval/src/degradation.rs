@@ -75,8 +75,9 @@ impl Degrade {
         match self.kind {
             DegradeKind::Blur => format!("blur/{}", patchlens_image::BLUR_KERNELS[i]),
             DegradeKind::Noise => format!("noise/{}", patchlens_image::NOISE_SIGMAS[i]),
-            // Band 4 is the figure's "high", band 1 its "low".
-            DegradeKind::Freq => format!("frequency/{}", ["low", "2", "3", "high"][i]),
+            // The figure's bands run high → low: "high", "2", "3", "low". Our band 4 is its "high", band 3
+            // the second-highest ("2"), band 2 the third ("3"), band 1 its "low".
+            DegradeKind::Freq => format!("frequency/{}", ["low", "3", "2", "high"][i]),
         }
     }
 
@@ -205,6 +206,8 @@ pub struct DegradedScore {
 pub struct DegradationRun {
     /// The probe.
     pub probe: ProbeKind,
+    /// The linear probe's configuration (`None` for k-NN).
+    pub linear: Option<patchlens_probe::linear::LinearProbeConfig>,
     /// Layer.
     pub layer: usize,
     /// Clean first, then every kind × level.
@@ -287,18 +290,28 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
         for &layer in layers {
             let train = &enc.train_f[&layer];
             // The linear probe is trained once on the clean gallery and applied to every test variant.
-            let fitted = match probe {
-                ProbeKind::Knn => Fitted::Knn,
-                ProbeKind::Linear => {
-                    let lc = cfg.linear.probe_config(n_classes, tokens.family());
+            // The study's recipe selects its epoch on the clean reported test set.
+            let linear = probe.linear_config(&cfg.linear, n_classes, tokens.family());
+            let fitted = match &linear {
+                None => Fitted::Knn,
+                Some(lc) => {
+                    let clean = &enc.test_f[&layer];
+                    let val = (lc.selection == patchlens_probe::linear::Selection::ReportedValSet)
+                        .then(|| -> Result<_> {
+                            Ok(patchlens_probe::linear::Labelled {
+                                x: clean.view()?,
+                                labels: &clean.labels,
+                            })
+                        })
+                        .transpose()?;
                     Fitted::Linear(Box::new(patchlens_probe::linear::train(
                         &device,
                         patchlens_probe::linear::Labelled {
                             x: train.view()?,
                             labels: &train.labels,
                         },
-                        None,
-                        &lc,
+                        val,
+                        lc,
                     )?))
                 }
             };
@@ -326,6 +339,7 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
             }
             runs.push(DegradationRun {
                 probe,
+                linear,
                 layer,
                 scores,
             });
@@ -345,12 +359,14 @@ pub fn run(cfg: &DegradationConfig, tokens: &dyn TokenSource) -> Result<Degradat
 
 impl DegradationResult {
     /// One experiment per probe × layer: metrics `clean` and `<paper setting>` (e.g. `blur/4`), each
-    /// with its interval, a degraded-vs-clean scatter and a by-level line per kind.
+    /// with its interval; the deepest layer of the run also draws a degraded-vs-clean scatter and a
+    /// by-level line per kind (a sweep over all 12 layers would otherwise draw 12 of each).
     pub fn experiments(&self) -> Vec<Experiment> {
         let c = &self.config;
         let id = c.id.as_deref().unwrap_or("degradation");
         let ds = c.source.name();
         let model = &self.model.zoo_name;
+        let figure_layer = self.runs.iter().map(|r| r.layer).max();
         let mut out = Vec::new();
         for r in &self.runs {
             let probe = r.probe.name();
@@ -379,16 +395,23 @@ impl DegradationResult {
                 }
                 if let Some(pm) = self.paper_model.as_deref()
                     && c.source.is_cityscapes()
-                    && r.probe == ProbeKind::Linear
+                    && r.probe.paper_name() == ProbeKind::Linear.name()
                     && layer == 12
                     && self.train_split == patchlens_data::cityscapes::DEFAULT_TRAIN_POOL
                     && self.test_split == patchlens_data::cityscapes::VAL_POOL
                 {
                     e.paper.insert(
                         setting.clone(),
-                        PaperKey::new("cityscapes_degradation_linear_layer12_approx", setting, pm),
+                        PaperKey::new("cityscapes_degradation_linear_layer12_approx", setting, pm)
+                            .with_note(crate::segmentation::probe::recipe_note(
+                                &c.knn,
+                                r.linear.as_ref(),
+                            )),
                     );
                 }
+            }
+            if Some(layer) != figure_layer {
+                by_kind.clear();
             }
             for (kind, pts) in by_kind {
                 let mut sc = Curve::new(
@@ -439,7 +462,7 @@ impl DegradationResult {
             );
             p.insert("level_parameters".into(), serde_json::json!({
                 "blur": "cv2.blur k×k, k = 2/4/6/8", "noise": "Gaussian σ = 10/20/30/40 (0–255), clipped",
-                "freq": format!("band-limited noise, RMS {}, bands low/2/3/high", patchlens_image::FREQ_NOISE_SIGMA),
+                "freq": format!("band-limited noise, RMS {}, bands 1 (low) to 4 (high) = the paper's low / 3 / 2 / high", patchlens_image::FREQ_NOISE_SIGMA),
             }));
             p.insert("seed".into(), c.seed.into());
             p.insert(
@@ -506,6 +529,10 @@ mod tests {
         assert_eq!(s(DegradeKind::Noise, 3), "noise/30");
         assert_eq!(s(DegradeKind::Freq, 4), "frequency/high");
         assert_eq!(s(DegradeKind::Freq, 1), "frequency/low");
+        // The paper's columns run high → low ("high", "2", "3", "low"): its "2" is the band next to the
+        // highest (our band 3), its "3" the one next to the lowest (our band 2).
+        assert_eq!(s(DegradeKind::Freq, 3), "frequency/2");
+        assert_eq!(s(DegradeKind::Freq, 2), "frequency/3");
         assert!(Degrade::new(DegradeKind::Blur, 5, 0).is_err());
     }
 

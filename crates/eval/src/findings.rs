@@ -6,7 +6,10 @@
 //! baselines of the run (whatever their family). Each claim is checked only when the run has the
 //! experiments and the groups it needs; otherwise it says what was missing. Per-model figures are means
 //! over the run's experiments of that kind (all splits, layers, transformations, Δ), so a claim is judged
-//! on the whole run, not on one picked point.
+//! on the whole run, not on one picked point. A variant of a model (identification with its top-variance
+//! dimensions removed, the study's "MAE-200") is listed as a model of its own, `<model> −N dims`, and takes
+//! no part in any group's verdict: a verdict is about the models as released. The DINO vs DINOv2
+//! identification claim is the study's rotation result (§9.6), so it is judged on rotations only.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -109,7 +112,10 @@ struct ModelFigures {
     top10_share: Vec<f64>,
     removal_gain: Vec<f64>,
     same_patch: Vec<f64>,
+    same_patch_rotation: Vec<f64>,
     same_instance: Vec<f64>,
+    /// A variant of a released model (not in any group).
+    variant: bool,
 }
 
 fn mean(v: &[f64]) -> Option<f64> {
@@ -119,8 +125,19 @@ fn mean(v: &[f64]) -> Option<f64> {
 fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
     let mut by: BTreeMap<String, ModelFigures> = BTreeMap::new();
     for e in experiments {
-        let f = by.entry(e.model.zoo_name.clone()).or_default();
+        let removed = e
+            .protocol
+            .get("removed_dimensions")
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
+        let key = if removed > 0 {
+            format!("{} −{removed} dims", e.model.zoo_name)
+        } else {
+            e.model.zoo_name.clone()
+        };
+        let f = by.entry(key).or_default();
         f.family = e.model.family.clone();
+        f.variant = removed > 0;
         let m = &e.metrics;
         if seg_keys::is_summary_experiment(&e.name) {
             // Summary rows of the k-NN vs linear experiments: `knn/<split>` and `linear/<split>`.
@@ -133,7 +150,8 @@ fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
                         }
                     }
                     Some((ProbeKind::Linear, _)) => f.linear.push(v),
-                    None => {}
+                    // The study's recipe selects on the reported set: claims use our clean selection.
+                    Some((ProbeKind::LinearStudy, _)) | None => {}
                 }
             }
         }
@@ -150,16 +168,28 @@ fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
                 f.removal_gain.push(best - base);
             }
         }
-        let sp: Vec<f64> = m
-            .iter()
-            .filter(|(k, _)| {
-                id_keys::parse_rate(k)
-                    .is_some_and(|(_, what, retrieval)| what == "same_patch" && !retrieval)
-            })
-            .map(|(_, &v)| v)
-            .collect();
-        if let Some(x) = mean(&sp) {
+        let same_patch = |rotation_only: bool| {
+            let v: Vec<f64> = m
+                .iter()
+                .filter(|(k, _)| {
+                    id_keys::parse_rate(k).is_some_and(|(label, what, retrieval)| {
+                        what == "same_patch"
+                            && !retrieval
+                            && (!rotation_only
+                                || label.starts_with(
+                                    patchlens_data::transforms::TransformKind::Rotate.name(),
+                                ))
+                    })
+                })
+                .map(|(_, &v)| v)
+                .collect();
+            mean(&v)
+        };
+        if let Some(x) = same_patch(false) {
             f.same_patch.push(x);
+        }
+        if let Some(x) = same_patch(true) {
+            f.same_patch_rotation.push(x);
         }
         if let Some(&x) = m.get(crate::tracking::keys::SAME_INSTANCE_MEAN) {
             f.same_instance.push(x);
@@ -247,7 +277,9 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
     let groups: BTreeMap<String, Group> = figs
         .iter()
         .map(|(n, f)| {
-            let g = if random.contains(n) {
+            let g = if f.variant {
+                Group::Other
+            } else if random.contains(n) {
                 Group::Random
             } else {
                 Group::of_family(&f.family)
@@ -315,26 +347,29 @@ pub fn findings(experiments: &[Experiment], random: &BTreeSet<String>) -> Vec<Fi
         MARGIN,
         |f| mean(&f.same_patch),
     ));
-    // DINO > DINOv2 at identification (the abstract's retrieval claim), when both are present.
+    // DINO > DINOv2 at identification under rotation (§9.6), when both are present.
     let fam_mean = |fam: &str| {
         let v: Vec<f64> = figs
             .iter()
-            .filter(|(n, f)| f.family == fam && groups.get(*n) != Some(&Group::Random))
-            .filter_map(|(_, f)| mean(&f.same_patch))
+            .filter(|(n, f)| f.family == fam && groups.get(*n) == Some(&Group::Contrastive))
+            .filter_map(|(_, f)| mean(&f.same_patch_rotation))
             .collect();
         mean(&v)
     };
-    let claim = "DINOv2 does worse than DINO at instance identification";
+    let claim = "DINOv2 does worse than DINO at instance identification under rotation";
     out.push(match (fam_mean("dino"), fam_mean("dinov2")) {
         (Some(a), Some(b)) => Finding {
             claim,
             verdict: Verdict::of(a, b, MARGIN),
-            evidence: format!("same-patch rate: DINO {a:.3}, DINOv2 {b:.3}, margin {MARGIN}"),
+            evidence: format!(
+                "same-patch rate over rotations: DINO {a:.3}, DINOv2 {b:.3}, margin {MARGIN}"
+            ),
         },
         _ => Finding {
             claim,
             verdict: Verdict::NotMeasured,
-            evidence: "needs identification results of both a DINO and a DINOv2 model".into(),
+            evidence: "needs rotation identification results of both a DINO and a DINOv2 model"
+                .into(),
         },
     });
     out.push(compare(
@@ -557,6 +592,75 @@ mod tests {
         let md = markdown(&f, "tiny models");
         assert!(md.contains("| Removing the top high-variance dimensions improves k-NN for masked-image models | **appears** |"));
         assert!(html(&f, "").contains("<td><strong>not measured</strong></td>"));
+    }
+
+    fn with_removed(mut e: Experiment, n: usize) -> Experiment {
+        e.protocol.insert(
+            "removed_dimensions".into(),
+            serde_json::json!((0..n).collect::<Vec<_>>()),
+        );
+        e
+    }
+
+    /// A variant with removed dimensions is its own row and joins no group: MAE's raw rate 0.045 against
+    /// DINO's 0.05 is "no clear difference"; pooled with an "MAE −200" of 0.40 it would read as reversed.
+    #[test]
+    fn variants_do_not_pool_with_their_model() {
+        let rates = |v: f64| [("rotate1/same_patch_rate", v)];
+        let f = findings(
+            &[
+                exp("id", "mae", "mae", &rates(0.045)),
+                with_removed(exp("id-200", "mae", "mae", &rates(0.40)), 200),
+                exp("id", "dino", "dino", &rates(0.05)),
+            ],
+            &BTreeSet::new(),
+        );
+        let id = f
+            .iter()
+            .find(|x| x.claim.starts_with("Instance identification"))
+            .unwrap();
+        assert_eq!(id.verdict, Verdict::NoClearDifference, "{}", id.evidence);
+        assert!(id.evidence.contains("[Masked] 0.045"), "{}", id.evidence);
+        assert!(
+            id.evidence.contains("mae −200 dims 0.400"),
+            "{}",
+            id.evidence
+        );
+    }
+
+    /// The DINO vs DINOv2 claim reads the rotations only: DINOv2 better on blur, worse under rotation.
+    #[test]
+    fn dino_versus_dinov2_is_judged_on_rotation() {
+        let f = findings(
+            &[
+                exp(
+                    "id",
+                    "dino",
+                    "dino",
+                    &[
+                        ("rotate1/same_patch_rate", 0.40),
+                        ("blur1/same_patch_rate", 0.50),
+                    ],
+                ),
+                exp(
+                    "id",
+                    "dinov2",
+                    "dinov2",
+                    &[
+                        ("rotate1/same_patch_rate", 0.30),
+                        ("blur1/same_patch_rate", 0.90),
+                    ],
+                ),
+            ],
+            &BTreeSet::new(),
+        );
+        let c = f.iter().find(|x| x.claim.starts_with("DINOv2")).unwrap();
+        assert_eq!(c.verdict, Verdict::Appears, "{}", c.evidence);
+        assert!(
+            c.evidence.contains("DINO 0.400, DINOv2 0.300"),
+            "{}",
+            c.evidence
+        );
     }
 
     #[test]

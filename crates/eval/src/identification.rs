@@ -986,11 +986,74 @@ fn link_paper(exp: &mut Experiment, results: &[TransformCounts], pm: &str) {
         .filter(|r| r.transform.kind == TransformKind::Rotate)
     {
         let deg = patchlens_report::setting_number(level_parameter(r.transform).0);
-        for m in ["same_patch", "same_fine", "same_super"] {
+        let c = &r.identification;
+        let paper_total = patchlens_report::fair1m_paper_queries(pm);
+        for (m, ours) in [
+            ("same_patch", c.same_patch),
+            ("same_fine", c.same_fine),
+            ("same_super", c.same_super),
+        ] {
+            // Rates side by side: the paper's counts are over its own query total, ours over ours.
+            let paper_count =
+                patchlens_report::paper_lookup(PAPER_EXPERIMENT, &format!("{m}/rot{deg}"), pm);
+            let note = format!(
+                "rate = count ÷ queries: ours {ours} of {}; paper {} of {paper_total}",
+                c.queries,
+                paper_count.map_or("?".into(), patchlens_report::setting_number),
+            );
             exp.paper.insert(
-                format!("{}/{m}", r.transform.label()),
-                PaperKey::new(PAPER_EXPERIMENT, format!("{m}/rot{deg}"), pm),
+                keys::rate(&r.transform.label(), m),
+                PaperKey::new(PAPER_EXPERIMENT, format!("{m}_rate/rot{deg}"), pm).with_note(note),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchlens_metrics::RetrievalCounts;
+    use patchlens_report::ModelInfo;
+
+    /// Rotation rates are compared with the paper's count over the paper's own total (DINOv2: 1,527 of
+    /// 7,623 at 5°), and both totals are printed beside them.
+    #[test]
+    fn identification_is_compared_as_rates_with_both_totals() {
+        let counts = RetrievalCounts {
+            queries: 800,
+            same_patch: 200,
+            same_fine: 500,
+            same_super: 600,
+            non_background: 700,
+            upper_bound: 780,
+            same_tile: 0,
+        };
+        let results = [TransformCounts {
+            transform: Transform {
+                kind: TransformKind::Rotate,
+                level: 1,
+            },
+            identification: counts,
+            retrieval: None,
+        }];
+        let mut exp = Experiment::new(
+            "id",
+            ExperimentKind::Retrieval,
+            ModelInfo {
+                zoo_name: "dinov2_vitb14".into(),
+                weights_sha256: None,
+                family: "dinov2".into(),
+            },
+        );
+        link_paper(&mut exp, &results, "dinov2");
+        let key = &exp.paper["rotate1/same_patch_rate"];
+        assert_eq!(key.setting, "same_patch_rate/rot5");
+        assert_eq!(
+            key.note.as_deref(),
+            Some("rate = count ÷ queries: ours 200 of 800; paper 1527 of 7623")
+        );
+        let paper = patchlens_report::paper_lookup(PAPER_EXPERIMENT, &key.setting, "dinov2");
+        assert!((paper.unwrap() - 1527.0 / 7623.0).abs() < 1e-12);
+        assert_eq!(exp.paper.len(), 3, "same patch, class and supercategory");
     }
 }

@@ -675,6 +675,20 @@ mod tests {
         assert!(load("demo", None).unwrap().synthetic);
     }
 
+    /// The study evaluated its degradations on all 12 layers (protocol §5): the paper suite does too.
+    #[test]
+    fn paper_suite_degrades_every_layer() {
+        let s = load("paper", None).unwrap();
+        let d: Vec<_> = s
+            .enabled()
+            .filter(|(_, e)| e.spec.kind() == "degradation")
+            .collect();
+        assert_eq!(d.len(), 1);
+        let layers =
+            crate::layers::resolve_layers(&d[0].1.common.layers, 12, "degradation").unwrap();
+        assert_eq!(layers, (1..=12).collect::<Vec<_>>());
+    }
+
     #[test]
     fn extends_merges_tables_key_by_key() {
         let dir = tempfile::tempdir().unwrap();

@@ -699,17 +699,23 @@ impl TrackingResult {
         if cfg.dataset == TrackingDataset::Bdd100k
             && let Some(pm) = self.paper_model.as_deref()
         {
-            ci.paper = Some(PaperKey::new(
-                "bdd100k_tracking_same_instance",
-                format!("{mode_name}/delta{{x}}"),
-                pm,
-            ));
-            if cfg.mode == EncodingMode::Full {
-                cc.paper = Some(PaperKey::new(
-                    "bdd100k_tracking_same_category_full",
-                    "delta{x}",
+            let note = format!(
+                "ours: {} val videos, {} frames, ground-truth boxes, {mode_name}; paper: the first 4 val videos, ground-truth boxes",
+                result.videos, result.frames
+            );
+            ci.paper = Some(
+                PaperKey::new(
+                    "bdd100k_tracking_same_instance",
+                    format!("{mode_name}/delta{{x}}"),
                     pm,
-                ));
+                )
+                .with_note(note.clone()),
+            );
+            if cfg.mode == EncodingMode::Full {
+                cc.paper = Some(
+                    PaperKey::new("bdd100k_tracking_same_category_full", "delta{x}", pm)
+                        .with_note(note),
+                );
             }
         }
         exp.curves = vec![ci, cc];

@@ -547,6 +547,9 @@ impl VarianceResult {
             .chain(c.retrain_linear.then_some(("linear", "linear-probe")))
             .collect();
         for (probe, probe_label) in probes {
+            let linear_cfg =
+                (probe == "linear").then(|| c.linear.probe_config(self.probe_classes, self.family));
+            let note = crate::segmentation::probe::recipe_note(&c.knn, linear_cfg.as_ref());
             let get = |pt: &Point| {
                 if probe == "knn" {
                     Some(pt.knn.clone())
@@ -626,11 +629,14 @@ impl VarianceResult {
                     );
                 }
                 if paper_mae && label.ends_with("remove top-N") {
-                    curve.paper = Some(PaperKey::new(
-                        "cityscapes_mae_high_variance_removal",
-                        format!("{probe}/removed{{x}}"),
-                        "mae",
-                    ));
+                    curve.paper = Some(
+                        PaperKey::new(
+                            "cityscapes_mae_high_variance_removal",
+                            format!("{probe}/removed{{x}}"),
+                            "mae",
+                        )
+                        .with_note(note.clone()),
+                    );
                 }
                 sw.curves.push(curve);
             }
@@ -650,7 +656,8 @@ impl VarianceResult {
                         "cityscapes_mae_high_variance_removal",
                         format!("batchnorm/{probe}"),
                         pm,
-                    ),
+                    )
+                    .with_note(note.clone()),
                 );
             }
             if paper_mae {
@@ -663,7 +670,8 @@ impl VarianceResult {
                                 "cityscapes_mae_high_variance_removal",
                                 format!("{probe}/removed{n}"),
                                 "mae",
-                            ),
+                            )
+                            .with_note(note.clone()),
                         );
                     }
                 }

@@ -360,3 +360,79 @@ fn training_is_deterministic_and_selection_modes_behave() {
     };
     assert!(linear::train(&Device::flex(), data, None, &bad).is_err());
 }
+
+/// Macro one-vs-rest ROC-AUC against pairs counted by hand.
+#[test]
+fn macro_roc_auc_matches_hand_counted_pairs() {
+    // Class 0: positives 0.7, 0.1 vs negatives 0.4, 0.4 → 2 of 4 pairs = 0.5.
+    // Class 1: positive 0.4 vs 0.2, 0.1, 0.3 → 3 of 3 = 1.
+    // Class 2: positive 0.5 vs 0.1, 0.2, 0.6 → 2 of 3.
+    let probs = [
+        0.7, 0.2, 0.1, //
+        0.4, 0.4, 0.2, //
+        0.4, 0.1, 0.5, //
+        0.1, 0.3, 0.6,
+    ];
+    let auc = linear::macro_roc_auc(&probs, &[0, 1, 2, 0], 3, None).unwrap();
+    assert!((auc - (0.5 + 1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12, "{auc}");
+
+    // Ties count one half; ignored rows and a class that never occurs are left out.
+    // Class 1 scores: positives 0.5, 0.3 vs negatives 0.5, 0.1 → (0.5 + 1 + 0 + 1) / 4.
+    let p = |x: f32| [1.0 - x, x, 0.0];
+    let rows: Vec<f32> = [0.5, 0.3, 0.5, 0.1, 0.9]
+        .iter()
+        .flat_map(|&x| p(x))
+        .collect();
+    let auc = linear::macro_roc_auc(&rows, &[1, 1, 0, 0, 7], 3, Some(7)).unwrap();
+    assert!((auc - 0.625).abs() < 1e-12, "{auc}");
+    // One class only: undefined.
+    assert_eq!(
+        linear::macro_roc_auc(&rows, &[1, 1, 1, 1, 7], 3, Some(7)),
+        None
+    );
+}
+
+/// The study's selection: ROC-AUC on the reported set, a candidate every 5 epochs (and the last).
+#[test]
+fn roc_auc_selection_picks_among_every_fifth_epoch() {
+    let (x, y) = blobs(300, 5, 3, 1.0, 0.0, 51);
+    let (xv, yv) = blobs(90, 5, 3, 1.0, 0.0, 52);
+    let data = Labelled {
+        x: MatRef::new(&x, 300, 5).unwrap(),
+        labels: &y,
+    };
+    let val = Labelled {
+        x: MatRef::new(&xv, 90, 5).unwrap(),
+        labels: &yv,
+    };
+    let c = LinearProbeConfig {
+        epochs: 12,
+        lr: 0.2,
+        selection: Selection::ReportedValSet,
+        selection_metric: SelectionMetric::RocAuc,
+        select_every: 5,
+        ..cfg(3)
+    };
+    let p = linear::train(&Device::flex(), data, Some(val), &c).unwrap();
+    assert!([5, 10, 12].contains(&p.best_epoch), "{}", p.best_epoch);
+    let auc = |e: usize| p.history[e - 1].selection.unwrap().roc_auc;
+    for e in [5, 10, 12] {
+        assert!(auc(e).unwrap() <= auc(p.best_epoch).unwrap());
+    }
+    assert_eq!(auc(3), None, "epoch 3 is no candidate");
+    // The recorded AUC is the one of the selected head on the reported set.
+    let again = p.head.evaluate_with_auc(val, None).unwrap();
+    assert_eq!(again.roc_auc, auc(p.best_epoch));
+    assert!(
+        linear::train(
+            &Device::flex(),
+            data,
+            Some(val),
+            &LinearProbeConfig {
+                select_every: 0,
+                ..c
+            }
+        )
+        .is_err()
+    );
+}

@@ -52,7 +52,10 @@ pub use csv::CSV_COLUMNS;
 pub use error::ReportError;
 pub use format::{escape_html, fmt_delta, fmt_value};
 pub use images::{UNLABELLED_COLOR, base64_encode, default_palette, label_map_png, rgb_png};
-pub use paper::{PAPER_JSON, PaperEntry, PaperNumbers, paper, paper_lookup, setting_number};
+pub use paper::{
+    FAIR1M_PAPER_QUERIES, FAIR1M_PAPER_QUERIES_DINOV2, PAPER_JSON, PaperEntry, PaperNumbers,
+    fair1m_paper_queries, paper, paper_lookup, setting_number,
+};
 pub use plot::{FIGURE_SIZE, Figure, HISTORY_SIZE, PALETTE, Series, history_svg, render_svg};
 pub use protocol::{ProtocolRow, ProtocolValue, TrainingHistory, protocol_rows};
 pub use render::{

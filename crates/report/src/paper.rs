@@ -12,7 +12,7 @@
 //! | `cityscapes_per_class_iou_layer12` | `{knn,linear}/{class name or mIoU}` | same |
 //! | `cityscapes_mae_high_variance_removal` | `{knn,linear}/removed{0,10,..,750}` (model `mae`); `batchnorm/{knn,linear}` (mae, simmim) | |
 //! | `cityscapes_degradation_linear_layer12_approx` | `clean`, `blur/{2,4,6,8}`, `noise/{10,20,30,40}`, `frequency/{high,2,3,low}` | same |
-//! | `fair1m_instance_identification_rotation` | `{same_patch,same_fine,same_super}/rot{5,10,15,20}` (raw counts) | sup_vit dino dinov2 mae mae_minus_200 |
+//! | `fair1m_instance_identification_rotation` | `{same_patch,same_fine,same_super}/rot{5,10,15,20}` (raw counts), `{…}_rate/rot{…}` (count ÷ the paper's query total, [`fair1m_paper_queries`]), `queries` | sup_vit dino dinov2 mae mae_minus_200 |
 //! | `bdd100k_tracking_same_instance` | `{full,tiled}/delta{1,5,..,57}` | dino dinov2 mae |
 //! | `bdd100k_tracking_same_category_full` | `delta{1,5,..,57}` | dino dinov2 mae |
 //!
@@ -21,6 +21,22 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+/// The study's FAIR1M identification query totals (protocol §7: the non-background patches of its 295
+/// tiles): 5,850 on the 14×14 grid, 7,623 on DINOv2's 16×16 grid. The paper reports raw counts; divided by
+/// these they become the rates our runs report (`<metric>_rate/rot<deg>` settings).
+pub const FAIR1M_PAPER_QUERIES: usize = 5850;
+/// DINOv2's total of [`FAIR1M_PAPER_QUERIES`].
+pub const FAIR1M_PAPER_QUERIES_DINOV2: usize = 7623;
+
+/// The paper's identification query total of reference model `model`.
+pub fn fair1m_paper_queries(model: &str) -> usize {
+    if model == "dinov2" {
+        FAIR1M_PAPER_QUERIES_DINOV2
+    } else {
+        FAIR1M_PAPER_QUERIES
+    }
+}
 
 /// The embedded reference file.
 pub const PAPER_JSON: &str = include_str!("../data/paper_reference_numbers.json");
@@ -263,9 +279,17 @@ fn flatten(root: &Value) -> Vec<PaperEntry> {
     if let Some(e) = root.get(exp) {
         let degrees = list_with(e.get("degrees").unwrap_or(&Value::Null));
         for (model, v) in models(e) {
+            let queries = fair1m_paper_queries(model);
+            push(exp, "queries".into(), model, Some(queries as f64));
             for (metric, series) in v.as_object().into_iter().flatten() {
                 for (d, x) in degrees.iter().zip(numbers(series)) {
                     push(exp, format!("{metric}/rot{d}"), model, x);
+                    push(
+                        exp,
+                        format!("{metric}_rate/rot{d}"),
+                        model,
+                        x.map(|c| c / queries as f64),
+                    );
                 }
             }
         }

@@ -501,18 +501,19 @@ impl<'a> Report<'a> {
             }
             let _ = writeln!(
                 m,
-                "\n| experiment | model | quantity | ours | paper | Δ |\n|---|---|---|---:|---:|---:|"
+                "\n| experiment | model | quantity | ours | paper | Δ | recipe / totals |\n|---|---|---|---:|---:|---:|---|"
             );
             for c in &self.comparisons {
                 let _ = writeln!(
                     m,
-                    "| {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} |",
                     md_cell(&c.experiment),
                     md_cell(&c.model),
                     md_cell(&c.quantity),
                     fmt_value(c.ours),
                     fmt_value(c.paper),
-                    fmt_delta(c.delta())
+                    fmt_delta(c.delta()),
+                    md_cell(c.key.note.as_deref().unwrap_or(""))
                 );
             }
             let _ = writeln!(m, "\nPaper numbers: {}\n", md_cell(paper().source()));
@@ -817,7 +818,7 @@ impl<'a> Report<'a> {
             }
             let _ = writeln!(
                 h,
-                "<table class=\"comparison\">\n<tr><th>experiment</th><th>model</th><th>quantity</th><th>ours</th><th>paper</th><th>Δ</th></tr>"
+                "<table class=\"comparison\">\n<tr><th>experiment</th><th>model</th><th>quantity</th><th>ours</th><th>paper</th><th>Δ</th><th>recipe / totals</th></tr>"
             );
             for c in &self.comparisons {
                 let d = c.delta();
@@ -830,13 +831,14 @@ impl<'a> Report<'a> {
                 };
                 let _ = writeln!(
                     h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{cls}\">{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{cls}\">{}</td><td class=\"note\">{}</td></tr>",
                     esc(&c.experiment),
                     esc(&c.model),
                     esc(&c.quantity),
                     fmt_value(c.ours),
                     fmt_value(c.paper),
-                    fmt_delta(d)
+                    fmt_delta(d),
+                    esc(c.key.note.as_deref().unwrap_or(""))
                 );
             }
             let _ = writeln!(h, "</table>");

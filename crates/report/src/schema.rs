@@ -351,6 +351,10 @@ pub struct PaperKey {
     pub setting: String,
     /// Model name as in the reference file (`sup_vit`, `dino`, `dinov2`, `mae`, `simmim`, `mae_minus_200`).
     pub model: String,
+    /// What a reader must know to compare the two numbers: our recipe beside the paper's (probe,
+    /// epochs, selection), or the totals behind two rates. Shown beside the pair in the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl PaperKey {
@@ -364,7 +368,14 @@ impl PaperKey {
             experiment: experiment.into(),
             setting: setting.into(),
             model: model.into(),
+            note: None,
         }
+    }
+
+    /// The key with a note for the reader (see [`PaperKey::note`]).
+    pub fn with_note(mut self, note: impl Into<String>) -> PaperKey {
+        self.note = Some(note.into());
+        self
     }
 }
 

@@ -140,11 +140,16 @@ fn known_values() {
 }
 
 /// Every number of the file is reachable: 706 numeric leaves outside the axis lists (counted with
-/// a separate Python walk of the JSON), and the flattening is one-to-one.
+/// a separate Python walk of the JSON), plus 65 derived FAIR1M entries (a rate for each of the 60
+/// counts, a query total for each of the 5 models), and the flattening is one-to-one.
 #[test]
 fn every_number_is_indexed_once() {
     let p = paper();
-    assert_eq!(p.entries().len(), 706);
+    let derived =
+        |e: &&patchlens_report::PaperEntry| e.setting.contains("_rate/") || e.setting == "queries";
+    assert_eq!(p.entries().iter().filter(|e| !derived(e)).count(), 706);
+    assert_eq!(p.entries().iter().filter(derived).count(), 65);
+    assert_eq!(p.entries().len(), 771);
     let mut keys: Vec<_> = p
         .entries()
         .iter()
@@ -152,7 +157,7 @@ fn every_number_is_indexed_once() {
         .collect();
     keys.sort();
     keys.dedup();
-    assert_eq!(keys.len(), 706);
+    assert_eq!(keys.len(), 771);
     assert!(p.source().contains("2401.00463"));
     assert!(
         p.note("cityscapes_degradation_linear_layer12_approx")
@@ -171,4 +176,26 @@ fn matches_shared_reference_file() {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let ours: serde_json::Value = serde_json::from_str(PAPER_JSON).unwrap();
     assert_eq!(ours, shared);
+}
+
+/// The identification counts as rates over the paper's own query totals agree with the percentages
+/// protocol §9.6 prints beside them (to its 0.1 %), DINOv2's over 7,623, the others over 5,850.
+#[test]
+fn identification_rates_use_the_papers_totals() {
+    let exp = "fair1m_instance_identification_rotation";
+    for (setting, model, percent) in [
+        ("same_patch_rate/rot5", "sup_vit", 26.7),
+        ("same_patch_rate/rot5", "dino", 36.9),
+        ("same_patch_rate/rot5", "dinov2", 20.0),
+        ("same_fine_rate/rot10", "dinov2", 60.5),
+        ("same_super_rate/rot20", "mae_minus_200", 40.9),
+        ("same_fine_rate/rot15", "mae", 3.5),
+    ] {
+        let r = paper_lookup(exp, setting, model).unwrap();
+        assert!((100.0 * r - percent).abs() < 0.05, "{setting} {model}: {r}");
+    }
+    assert_eq!(paper_lookup(exp, "queries", "dinov2"), Some(7623.0));
+    assert_eq!(paper_lookup(exp, "queries", "mae_minus_200"), Some(5850.0));
+    let note = paper().note(exp).unwrap();
+    assert!(note.contains("5850") && note.contains("7623"), "{note}");
 }

@@ -42,7 +42,8 @@ fn results() -> Results {
     seg.metrics.insert("pixel_acc".into(), 0.8);
     seg.paper.insert(
         "miou".into(),
-        PaperKey::new("cityscapes_knn_vs_linear_by_pool", "knn/set4_72", "dinov2"),
+        PaperKey::new("cityscapes_knn_vs_linear_by_pool", "knn/set4_72", "dinov2")
+            .with_note("ours: 1-NN, dot product; paper: 1-NN, dot product"),
     );
     seg.paper.insert(
         "pixel_acc".into(),
@@ -286,7 +287,8 @@ fn html_report_structure_and_values() {
             "miou",
             "0.5000",
             "0.4940",
-            "+0.0060"
+            "+0.0060",
+            "ours: 1-NN, dot product; paper: 1-NN, dot product"
         ]
     );
     // Layer 12 of DINO: ours 0.1 + 0.24 = 0.34, paper 0.345.
@@ -294,7 +296,7 @@ fn html_report_structure_and_values() {
         .iter()
         .find(|r| r[0] == "cityscapes/layers/dino_vitb16" && r[2] == "dino @ layer = 12")
         .unwrap();
-    assert_eq!(&l12[3..], ["0.3400", "0.3450", "-0.0050"]);
+    assert_eq!(&l12[3..], ["0.3400", "0.3450", "-0.0050", ""]);
     // Removal of 200 dims: paper 0.295.
     assert!(
         rows.iter()

@@ -329,12 +329,7 @@ pub mod keys {
     /// The probe and split of a summary metric.
     pub fn parse_summary(key: &str) -> Option<(ProbeKind, &str)> {
         let (p, split) = key.split_once('/')?;
-        let probe = match p {
-            "knn" => ProbeKind::Knn,
-            "linear" => ProbeKind::Linear,
-            _ => return None,
-        };
-        Some((probe, split))
+        Some((ProbeKind::from_name(p)?, split))
     }
 
     /// Name of the summary experiment of suite experiment `id`.
@@ -392,8 +387,10 @@ pub fn run(cfg: &SegmentationConfig, tokens: &dyn TokenSource) -> Result<Segment
                             probe::knn_predict(g, &train.labels, q, n_classes, &cfg.knn, &device)?;
                         (p, serde_json::to_value(&cfg.knn)?)
                     }
-                    ProbeKind::Linear => {
-                        let lc = cfg.linear.probe_config(n_classes, tokens.family());
+                    ProbeKind::Linear | ProbeKind::LinearStudy => {
+                        let lc = probe
+                            .linear_config(&cfg.linear, n_classes, tokens.family())
+                            .context("a linear probe has a linear configuration")?;
                         probe::linear_predict(g, &train.labels, q, &test.labels, &lc, &device)?
                     }
                 };
@@ -775,11 +772,14 @@ impl SegmentationResult {
                         && self.depth == 12
                         && c.remove_top_variance == 0
                     {
-                        curve.paper = Some(PaperKey::new(
-                            "cityscapes_knn_layerwise",
-                            format!("{group}/layer{{x}}"),
-                            pm,
-                        ));
+                        curve.paper = Some(
+                            PaperKey::new(
+                                "cityscapes_knn_layerwise",
+                                format!("{group}/layer{{x}}"),
+                                pm,
+                            )
+                            .with_note(probe::recipe_note(&c.knn, None)),
+                        );
                     }
                     sw.curves.push(curve);
                 }
@@ -820,7 +820,12 @@ impl SegmentationResult {
         if let Some(pm) = self.paper_applies()
             && r.layer == 12
         {
-            let probe = r.probe.name();
+            let probe = r.probe.paper_name();
+            let linear = r
+                .record
+                .get("config")
+                .and_then(|c| serde_json::from_value(c.clone()).ok());
+            let note = probe::recipe_note(&c.knn, linear.as_ref());
             let pools = ["set2_36", "set4_72", "set4prime_72", "set8_144"];
             if c.remove_top_variance == 0 && pools.contains(&r.train_split.as_str()) {
                 e.paper.insert(
@@ -829,7 +834,8 @@ impl SegmentationResult {
                         "cityscapes_knn_vs_linear_by_pool",
                         format!("{probe}/{}", r.train_split),
                         pm,
-                    ),
+                    )
+                    .with_note(note.clone()),
                 );
                 if r.train_split == patchlens_data::cityscapes::DEFAULT_TRAIN_POOL {
                     for (cname, _) in &r.scores.per_class_iou {
@@ -839,7 +845,8 @@ impl SegmentationResult {
                                 "cityscapes_per_class_iou_layer12",
                                 format!("{probe}/{cname}"),
                                 pm,
-                            ),
+                            )
+                            .with_note(note.clone()),
                         );
                     }
                 }
@@ -851,7 +858,8 @@ impl SegmentationResult {
                         "cityscapes_mae_high_variance_removal",
                         format!("{probe}/removed{}", c.remove_top_variance),
                         pm,
-                    ),
+                    )
+                    .with_note(note),
                 );
             }
         }

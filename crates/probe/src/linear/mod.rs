@@ -78,6 +78,54 @@ pub enum SelectionMetric {
     Loss,
     /// Highest top-1 accuracy.
     Accuracy,
+    /// Highest multiclass ROC-AUC, one-vs-rest, macro-averaged ([`macro_roc_auc`]): the study's
+    /// other criterion ("the checkpoint with the best validation multiclass ROC-AUC").
+    RocAuc,
+}
+
+/// Macro-averaged one-vs-rest ROC-AUC of the softmax probabilities `probs` (`[n, c]` row-major)
+/// for labels `labels` (rows whose label is `ignore` are skipped). Each class with at least one
+/// positive and one negative sample contributes its AUC, the Mann–Whitney statistic (the
+/// probability that a random positive outranks a random negative, ties counting one half, the
+/// trapezoidal area under the ROC curve); classes absent from the labels, or present in every
+/// row, are left out of the mean. `None` when no class qualifies.
+pub fn macro_roc_auc(probs: &[f32], labels: &[u32], c: usize, ignore: Option<u32>) -> Option<f64> {
+    let rows: Vec<usize> = (0..labels.len())
+        .filter(|&i| Some(labels[i]) != ignore)
+        .collect();
+    let mut order: Vec<usize> = Vec::with_capacity(rows.len());
+    let (mut sum, mut classes) = (0.0f64, 0usize);
+    for k in 0..c {
+        let pos = rows.iter().filter(|&&i| labels[i] as usize == k).count();
+        let neg = rows.len() - pos;
+        if pos == 0 || neg == 0 {
+            continue;
+        }
+        order.clear();
+        order.extend(rows.iter().copied());
+        order.sort_by(|&a, &b| probs[a * c + k].total_cmp(&probs[b * c + k]));
+        // Sum of the (1-based, tie-averaged) ranks of the positives.
+        let mut rank_sum = 0.0f64;
+        let mut i = 0;
+        while i < order.len() {
+            let v = probs[order[i] * c + k];
+            let mut j = i;
+            while j < order.len() && probs[order[j] * c + k] == v {
+                j += 1;
+            }
+            let avg = (i + 1 + j) as f64 / 2.0;
+            let p = order[i..j]
+                .iter()
+                .filter(|&&r| labels[r] as usize == k)
+                .count();
+            rank_sum += avg * p as f64;
+            i = j;
+        }
+        let u = rank_sum - (pos * (pos + 1)) as f64 / 2.0;
+        sum += u / (pos as f64 * neg as f64);
+        classes += 1;
+    }
+    (classes > 0).then(|| sum / classes as f64)
 }
 
 /// Hyper-parameters of the burn trainer; returned inside the result.
@@ -107,6 +155,18 @@ pub struct LinearProbeConfig {
     pub selection: Selection,
     /// Criterion for the selection.
     pub selection_metric: SelectionMetric,
+    /// Only every `select_every`-th epoch is a candidate (the study's Lightning run kept a
+    /// checkpoint every 5 epochs); the last epoch always is. 1 = every epoch (the default).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub select_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl LinearProbeConfig {
@@ -126,6 +186,7 @@ impl LinearProbeConfig {
             ignore_label: None,
             selection: Selection::default(),
             selection_metric: SelectionMetric::Loss,
+            select_every: 1,
         }
     }
 
@@ -148,6 +209,9 @@ impl LinearProbeConfig {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "0".into(), "must be >= 1");
+        }
+        if self.select_every == 0 {
+            return bad("select_every", "0".into(), "must be >= 1");
         }
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
             return bad("bn_eps", self.bn_eps.to_string(), "must be finite and > 0");
@@ -322,7 +386,31 @@ impl LinearHead {
             loss: loss / n as f64,
             accuracy: correct as f64 / n as f64,
             n,
+            roc_auc: None,
         })
+    }
+
+    /// [`evaluate`](Self::evaluate) plus the macro one-vs-rest ROC-AUC of the softmax
+    /// probabilities ([`macro_roc_auc`]; `None` when no class has both positives and negatives).
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate).
+    pub fn evaluate_with_auc(&self, data: Labelled<'_>, ignore: Option<u32>) -> Result<Evaluation> {
+        let mut e = self.evaluate(data, ignore)?;
+        let mut probs = self.logits(data.x)?;
+        for row in probs.chunks_mut(self.n_classes) {
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut z = 0.0f32;
+            for v in row.iter_mut() {
+                *v = (*v - m).exp();
+                z += *v;
+            }
+            for v in row.iter_mut() {
+                *v /= z;
+            }
+        }
+        e.roc_auc = macro_roc_auc(&probs, data.labels, self.n_classes, ignore);
+        Ok(e)
     }
 }
 
@@ -345,6 +433,9 @@ pub struct Evaluation {
     pub accuracy: f64,
     /// Number of samples evaluated.
     pub n: usize,
+    /// Macro one-vs-rest ROC-AUC, when computed ([`LinearHead::evaluate_with_auc`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roc_auc: Option<f64>,
 }
 
 /// One epoch of training.
@@ -610,7 +701,11 @@ pub fn train(
         }
         let train_loss = read_vec(loss_sum)?[0] as f64 / n_batches as f64;
         let host = to_host(&head, &run_mean, &run_var)?;
+        let candidate = epoch % cfg.select_every == 0 || epoch == cfg.epochs;
         let selection = match sel_view {
+            Some(s) if cfg.selection_metric == SelectionMetric::RocAuc && candidate => {
+                Some(host.evaluate_with_auc(s, cfg.ignore_label)?)
+            }
             Some(s) => Some(host.evaluate(s, cfg.ignore_label)?),
             None => None,
         };
@@ -623,9 +718,11 @@ pub fn train(
             (None, _) => epoch as f64, // last epoch wins
             (Some(e), SelectionMetric::Loss) => -e.loss,
             (Some(e), SelectionMetric::Accuracy) => e.accuracy,
+            // No class with positives and negatives: AUC undefined, fall back to the loss order.
+            (Some(e), SelectionMetric::RocAuc) => e.roc_auc.unwrap_or(-e.loss),
         };
         // Strictly better only: on equal scores the earlier epoch is kept.
-        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+        if candidate && best.as_ref().is_none_or(|(s, _, _)| score > *s) {
             best = Some((score, epoch, host));
         }
     }
