@@ -13,9 +13,10 @@
 
 mod support;
 
-use patchlens_eval::segmentation::{self, Normalize, SegSource, SegmentationConfig};
+use patchlens_eval::segmentation::{self, Normalize, ProbeKind, SegSource, SegmentationConfig};
 use patchlens_eval::{FeatureDir, ModelSource, ModelSpec, ModelTokens};
 use patchlens_probe::knn::{Similarity, Vote};
+use patchlens_probe::linear::{LinearProbeConfig, Selection, SelectionMetric};
 use patchlens_report::{ExperimentKind, ImageSource};
 use patchlens_store::FeatureStore;
 use support::{H, W};
@@ -172,6 +173,50 @@ fn cosine_self_match_scores_by_hand() {
         ft["removed_columns"].as_array().map(Vec::len),
         Some(10),
         "{ft}"
+    );
+
+    // Both linear recipes from the same cached features: ours selects on held-out train patches, the
+    // study's trains 100 epochs and picks, among every 5th, the head with the best ROC-AUC on the test set.
+    let mut cfg3 = SegmentationConfig::new(SegSource::Camvid {
+        root: tmp.path().join("camvid"),
+    });
+    cfg3.probes = vec![ProbeKind::Linear, ProbeKind::LinearStudy];
+    cfg3.linear.epochs = 3;
+    cfg3.bootstrap.resamples = 0;
+    let res3 = segmentation::run(&cfg3, &ModelTokens::new(&model, Some(&store), 16)).expect("run");
+    assert_eq!(store.keys().expect("keys").len(), 3, "from the cache");
+    let ours: LinearProbeConfig =
+        serde_json::from_value(res3.runs[0].record["config"].clone()).unwrap();
+    assert_eq!(ours.epochs, 3);
+    assert!(matches!(ours.selection, Selection::HeldOut { .. }));
+    let study = &res3.runs[1];
+    assert_eq!(study.probe, ProbeKind::LinearStudy);
+    let sc: LinearProbeConfig = serde_json::from_value(study.record["config"].clone()).unwrap();
+    assert_eq!(
+        (
+            sc.epochs,
+            sc.select_every,
+            sc.selection,
+            sc.selection_metric
+        ),
+        (100, 5, Selection::ReportedValSet, SelectionMetric::RocAuc)
+    );
+    assert_eq!(
+        study.record["n_selection"],
+        6 * 256,
+        "the test image's patches"
+    );
+    let best = study.record["best_epoch"].as_u64().unwrap();
+    assert_eq!(best % 5, 0, "a checkpoint epoch: {best}");
+    let auc = |e: u64| study.record["history"][e as usize - 1]["selection"]["roc_auc"].as_f64();
+    for e in (5..=100).step_by(5) {
+        assert!(auc(e).unwrap() <= auc(best).unwrap(), "epoch {e}");
+    }
+    assert_eq!(auc(4), None, "not a checkpoint");
+    let names: Vec<String> = res3.experiments().iter().map(|e| e.name.clone()).collect();
+    assert!(
+        names.contains(&"camvid/linear_study/train/dinov2_vits14/layer12".to_string()),
+        "{names:?}"
     );
 }
 

@@ -531,3 +531,39 @@ pub fn probe_batch_norm(
     });
     Ok((t, rec))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The notes printed beside the paper's numbers name both recipes.
+    #[test]
+    fn recipe_notes_name_ours_and_the_papers() {
+        assert_eq!(
+            recipe_note(&KnnConfig::default(), None),
+            "ours: 1-NN, dot product; paper: 1-NN, dot product"
+        );
+        let s = LinearSettings::default();
+        let ours = s.probe_config(34, Family::Dino);
+        assert_eq!(
+            recipe_note(&KnnConfig::default(), Some(&ours)),
+            format!(
+                "ours: Adam lr 0.001, batch 1024, 20 epochs, the epoch chosen by loss on a held-out 10% of the train patches; {PAPER_LINEAR_RECIPE}"
+            )
+        );
+        let study = s.study_config(34, Family::Mae);
+        assert_eq!((study.epochs, study.batch_norm), (STUDY_EPOCHS_MAE, true));
+        assert_eq!(
+            recipe_note(&KnnConfig::default(), Some(&study)),
+            format!(
+                "ours: Adam lr 0.001, batch 1024, 250 epochs, BatchNorm, a checkpoint every 5 epochs chosen by ROC-AUC on the reported test images (the study's way); {PAPER_LINEAR_RECIPE}"
+            )
+        );
+        assert_eq!(s.study_config(34, Family::Dinov2).epochs, STUDY_EPOCHS);
+        assert_eq!(
+            ProbeKind::from_name("linear_study"),
+            Some(ProbeKind::LinearStudy)
+        );
+        assert_eq!(ProbeKind::LinearStudy.paper_name(), "linear");
+    }
+}
