@@ -265,7 +265,12 @@ fn plan_models(suite: &Suite, opts: &PlanOptions, registry: &ModelRegistry) -> R
     };
     let names: Vec<String> = match &opts.models {
         Some(m) => m.clone(),
-        None => suite.models.clone(),
+        None => suite
+            .models
+            .iter()
+            .chain(&suite.extra_models)
+            .cloned()
+            .collect(),
     };
     if names.is_empty()
         && let Some(demo) = &suite.demo
@@ -558,10 +563,17 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Plan> {
             Err(line) => skipped.push(line),
         }
     }
+    // The suite's extra models run only the experiments that name them (unless asked for by name).
+    let extras: &[String] = if opts.models.is_some() {
+        &[]
+    } else {
+        &suite.extra_models
+    };
     let mut units = Vec::new();
     for m in &set.models {
         for (id, def, root) in &runnable {
-            if !def.includes(&m.name) {
+            let named = def.common.models.contains(&m.name);
+            if !def.includes(&m.name) || (extras.contains(&m.name) && !named) {
                 continue;
             }
             let layers = unit_layers(def, &m.name, m.config.depth, id)?;
@@ -704,9 +716,63 @@ mod tests {
             ids.push(p.units.iter().map(|u| u.id.clone()).collect::<Vec<_>>());
         }
         assert_eq!(ids[0], ids[1]);
-        // 5 random fallback models × 7 experiments, one id each.
-        assert_eq!(ids[0].len(), 35);
+        // 5 random fallback models × 8 experiments, one id each.
+        assert_eq!(ids[0].len(), 40);
         let distinct: std::collections::BTreeSet<_> = ids[0].iter().collect();
-        assert_eq!(distinct.len(), 35);
+        assert_eq!(distinct.len(), 40);
+    }
+
+    /// A suite's extra models run only the experiments that name them, unless given with `--models`.
+    #[test]
+    fn extra_models_run_only_where_named() {
+        let text = r#"
+name = "x"
+synthetic = true
+models = ["a"]
+extra_models = ["b"]
+[model.a]
+like = "dino_vits16"
+random_init = 1
+[model.b]
+like = "dino_vits16"
+random_init = 2
+[experiments.s1]
+kind = "variance"
+dataset = "synthetic"
+spectrum_only = true
+[experiments.s2]
+kind = "variance"
+dataset = "synthetic"
+spectrum_only = true
+models = ["a", "b"]
+"#;
+        let suite = crate::suite::from_table(text.parse().unwrap(), "x.toml").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let opts = PlanOptions {
+            out: d.path().to_path_buf(),
+            ..PlanOptions::default()
+        };
+        let units = |opts: &PlanOptions| -> Vec<(String, String)> {
+            plan(&suite, opts)
+                .unwrap()
+                .units
+                .into_iter()
+                .map(|u| (u.model, u.experiment))
+                .collect()
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(m, e)| (m.to_string(), e.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            units(&opts),
+            pairs(&[("a", "s1"), ("a", "s2"), ("b", "s2")])
+        );
+        let asked = PlanOptions {
+            models: Some(vec!["b".into()]),
+            ..opts.clone()
+        };
+        assert_eq!(units(&asked), pairs(&[("b", "s1"), ("b", "s2")]));
     }
 }

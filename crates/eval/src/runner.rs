@@ -311,6 +311,10 @@ pub fn run_unit(
             if !s.alternatives.is_empty() {
                 cfg.alternatives = s.alternatives.clone();
             }
+            if s.spectrum_only {
+                cfg.sweep.clear();
+                cfg.alternatives.clear();
+            }
             if !s.pca_k.is_empty() {
                 cfg.pca_ks = Some(s.pca_k.clone());
             }
@@ -645,6 +649,9 @@ pub fn merge(plan: &Plan, out: &Path) -> Result<Merged> {
             None => m.missing.push(u.clone()),
         }
     }
+    // Tables across experiments of a model, derived from the records alone.
+    m.experiments
+        .extend(crate::variance::dimension_overlap(&m.experiments));
     Ok(m)
 }
 

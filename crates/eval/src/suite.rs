@@ -59,6 +59,10 @@ pub struct Suite {
     pub device_batch: usize,
     /// The default model list.
     pub models: Vec<String>,
+    /// Models that run only the experiments naming them in `models` (the study's secondary models:
+    /// iBOT in the removal sweep, BEiT and I-JEPA in the spectra). Added to the run when `--models` is
+    /// not given; a model given with `--models` runs every experiment.
+    pub extra_models: Vec<String>,
     /// Whether the suite runs on the synthetic benchmark only (needs no files).
     pub synthetic: bool,
     /// Keep encoded features in the on-disk cache (`<out>/cache`) for later runs; without it a model's
@@ -91,6 +95,8 @@ struct SuiteDoc {
     device_batch: usize,
     #[serde(default)]
     models: Vec<String>,
+    #[serde(default)]
+    extra_models: Vec<String>,
     #[serde(default)]
     synthetic: bool,
     #[serde(default = "default_true")]
@@ -279,6 +285,10 @@ pub struct VarianceSpec {
     /// The removal sweep (clamped below the feature width; default the study's Cityscapes sweep).
     #[serde(default)]
     pub sweep: Vec<usize>,
+    /// The spectrum only: no sweep, no alternatives, nothing scored (`sweep` / `alternatives` must be
+    /// left out).
+    #[serde(default)]
+    pub spectrum_only: bool,
     /// Alternatives to removal (default all).
     #[serde(default)]
     pub alternatives: Vec<Alternative>,
@@ -509,6 +519,14 @@ impl ExperimentDef {
 
     /// Value checks serde cannot make.
     pub fn validate(&self) -> Result<()> {
+        if let ExperimentSpec::Variance(v) = &self.spec
+            && v.spectrum_only
+            && (!v.sweep.is_empty() || !v.alternatives.is_empty() || v.linear)
+        {
+            bail!(
+                "`spectrum_only`: leave out `sweep`, `alternatives` and `linear` (nothing is scored)"
+            );
+        }
         let levels = match &self.spec {
             ExperimentSpec::Degradation(d) => &d.levels,
             ExperimentSpec::Identification(i) => &i.levels,
@@ -622,6 +640,7 @@ pub fn from_table(table: toml::Table, what: &str) -> Result<Suite> {
         bootstrap_resamples: doc.bootstrap_resamples,
         device_batch: doc.device_batch,
         models: doc.models,
+        extra_models: doc.extra_models,
         synthetic: doc.synthetic,
         feature_cache: doc.feature_cache,
         data: doc.data,

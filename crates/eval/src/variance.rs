@@ -138,14 +138,19 @@ impl VarianceConfig {
 
     /// Check values; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        if self.sweep.is_empty() {
+        if self.sweep.is_empty() && !self.spectrum_only() {
             return Err(EvalError::invalid(
                 "variance",
                 "sweep",
-                "is empty (give the numbers of removed dimensions, e.g. [0, 10, 50])",
+                "is empty while `alternatives` are asked for (give the numbers of removed dimensions, e.g. [0, 10, 50], or `alternatives = []` for the spectrum only)",
             ));
         }
         Ok(())
+    }
+
+    /// An empty sweep without alternatives: the spectrum only, nothing scored.
+    pub fn spectrum_only(&self) -> bool {
+        self.sweep.is_empty() && self.alternatives.iter().all(|a| *a == Alternative::None)
     }
 }
 
@@ -333,6 +338,19 @@ fn sweep_layer(
         bail!("feature dimension {d} is too small for a removal sweep");
     }
     let spectrum = variance_spectrum(train.view()?)?;
+    if cfg.spectrum_only() {
+        return Ok(VarianceLayer {
+            layer,
+            dim: d,
+            patches: train.len(),
+            queries: test.len(),
+            spectrum,
+            removals: Vec::new(),
+            transforms: Vec::new(),
+            points: Vec::new(),
+            bn_probe: None,
+        });
+    }
     let removals = clamp_sweep(&cfg.sweep, d - 1);
     let transforms = sweep_transforms(&removals, &cfg.alternatives, d, cfg.pca_ks.as_deref())?;
     let lc = cfg.linear.probe_config(n_classes, tokens.family());
@@ -437,6 +455,135 @@ impl VarianceResult {
     }
 }
 
+/// How many top-variance dimensions the dataset-overlap table compares for features `d` wide: the
+/// study's 200 for ViT-B (768) and wider, the same share (200 / 768) for narrower models.
+pub fn overlap_top(d: usize) -> usize {
+    if d >= 768 {
+        200
+    } else {
+        ((d * 200 + 384) / 768).clamp(1, d)
+    }
+}
+
+/// The top-variance dimensions one experiment found: `(set label, dimensions in variance order, width)`.
+fn top_dimension_set(e: &Experiment) -> Option<(usize, String, Vec<usize>, Option<usize>)> {
+    let p = &e.protocol;
+    let layer = p.get("layer")?.as_u64()? as usize;
+    let dims = |v: &serde_json::Value| -> Option<Vec<usize>> {
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_u64().map(|x| x as usize))
+            .collect()
+    };
+    let dataset = p.get("dataset")?.as_str()?;
+    match e.kind {
+        ExperimentKind::VarianceSpectrum => {
+            let split = p.get("train_split")?.as_str()?;
+            let order = dims(p.get("order")?)?;
+            let d = order.len();
+            Some((layer, format!("{dataset}/{split}"), order, Some(d)))
+        }
+        // Identification with its top-variance dimensions removed (the study's FAIR1M "MAE-200"):
+        // the variance of the original tiles' patches.
+        ExperimentKind::Retrieval => {
+            let removed = dims(p.get("removed_dimensions")?)?;
+            (!removed.is_empty())
+                .then(|| (layer, format!("{dataset}/original tiles"), removed, None))
+        }
+        _ => None,
+    }
+}
+
+/// The study's "dataset-agnostic high-variance dimensions" (protocol §6.1: the top-200 MAE dimensions
+/// found on Cityscapes, ADE20K and FAIR1M overlap in about 195 of 200), for every model and layer that
+/// has top-variance dimensions from two or more datasets or splits among `experiments`: variance
+/// spectra (their train split) and identification runs with removed dimensions (their original tiles).
+/// One experiment per model and layer, `variance_overlap/<model>/layer<L>`: metrics `top_n` (N, see
+/// [`overlap_top`]), `overlap/<a> & <b>` (shared dimensions of each pair), `overlap_all` (shared by
+/// every set) and `overlap_all_share` (÷ N); the sets and their dimensions in the protocol. A set with
+/// fewer than N known dimensions (an identification run that removed fewer) is left out and named.
+pub fn dimension_overlap(experiments: &[Experiment]) -> Vec<Experiment> {
+    type Sets = Vec<(String, Vec<usize>, Option<usize>)>;
+    let mut by: std::collections::BTreeMap<(String, usize), (patchlens_report::ModelInfo, Sets)> =
+        Default::default();
+    for e in experiments {
+        let Some((layer, label, dims, d)) = top_dimension_set(e) else {
+            continue;
+        };
+        let entry = by
+            .entry((e.model.zoo_name.clone(), layer))
+            .or_insert_with(|| (e.model.clone(), Vec::new()));
+        if !entry.1.iter().any(|(l, _, _)| *l == label) {
+            entry.1.push((label, dims, d));
+        }
+    }
+    let mut out = Vec::new();
+    for ((model, layer), (info, sets)) in by {
+        let Some(d) = sets.iter().find_map(|s| s.2) else {
+            continue;
+        };
+        let n = overlap_top(d);
+        let (usable, short): (Sets, Sets) = sets.into_iter().partition(|s| s.1.len() >= n);
+        if usable.len() < 2 {
+            continue;
+        }
+        let tops: Vec<std::collections::BTreeSet<usize>> = usable
+            .iter()
+            .map(|s| s.1[..n].iter().copied().collect())
+            .collect();
+        let mut e = Experiment::new(
+            format!("variance_overlap/{model}/layer{layer}"),
+            ExperimentKind::VarianceSpectrum,
+            info,
+        );
+        e.metrics.insert("top_n".into(), n as f64);
+        for i in 0..usable.len() {
+            for j in i + 1..usable.len() {
+                e.metrics.insert(
+                    format!("overlap/{} & {}", usable[i].0, usable[j].0),
+                    tops[i].intersection(&tops[j]).count() as f64,
+                );
+            }
+        }
+        let all = tops[0]
+            .iter()
+            .filter(|x| tops[1..].iter().all(|t| t.contains(x)))
+            .count();
+        e.metrics.insert("overlap_all".into(), all as f64);
+        e.metrics
+            .insert("overlap_all_share".into(), all as f64 / n as f64);
+        let p = &mut e.protocol;
+        p.insert("layer".into(), layer.into());
+        p.insert("feature_dim".into(), d.into());
+        p.insert(
+            "what".into(),
+            format!("the {n} highest-variance dimensions of each set (population variance of its patches), compared as sets; the study: ~195 of 200 shared by Cityscapes, ADE20K and FAIR1M for MAE").into(),
+        );
+        p.insert(
+            "sets".into(),
+            serde_json::json!(
+                usable
+                    .iter()
+                    .map(|s| serde_json::json!({"set": s.0, "top": &s.1[..n]}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        if !short.is_empty() {
+            p.insert(
+                "left_out".into(),
+                serde_json::json!(
+                    short
+                        .iter()
+                        .map(|s| format!("{}: {} dimensions known, {n} needed", s.0, s.1.len()))
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+        out.push(e);
+    }
+    out
+}
+
 /// Names of variance results: the one place they are made and read.
 pub mod keys {
     /// Metric of a sweep point: `<probe>_miou/<point key>` (e.g. `knn_miou/remove10`).
@@ -475,7 +622,7 @@ impl VarianceResult {
         out
     }
 
-    fn layer_experiments(&self, l: &VarianceLayer) -> [Experiment; 2] {
+    fn layer_experiments(&self, l: &VarianceLayer) -> Vec<Experiment> {
         let c = &self.config;
         let model = &self.model.zoo_name;
         let ds = c.source.name();
@@ -722,6 +869,88 @@ impl VarianceResult {
             "tile_spec".into(),
             serde_json::to_value(&self.spec).unwrap_or_default(),
         );
-        [spec_e, sw]
+        if l.points.is_empty() {
+            // The spectrum only: nothing was scored.
+            return vec![spec_e];
+        }
+        vec![spec_e, sw]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchlens_report::ModelInfo;
+
+    fn exp(kind: ExperimentKind, model: &str, protocol: serde_json::Value) -> Experiment {
+        let mut e = Experiment::new(
+            "x",
+            kind,
+            ModelInfo {
+                zoo_name: model.into(),
+                weights_sha256: None,
+                family: "mae".into(),
+            },
+        );
+        e.protocol = protocol.as_object().unwrap().clone();
+        e
+    }
+
+    /// Sets compared by hand: N = 2 of 8 dimensions (200 / 768 of the width); the spectra of two
+    /// splits and an identification run's removed dimensions.
+    #[test]
+    fn dataset_overlap_counts_shared_top_dimensions() {
+        assert_eq!(
+            (overlap_top(768), overlap_top(1024), overlap_top(192)),
+            (200, 200, 50)
+        );
+        assert_eq!(overlap_top(8), 2);
+        let spec = |split: &str, order: &[usize]| {
+            exp(
+                ExperimentKind::VarianceSpectrum,
+                "m",
+                serde_json::json!({"dataset": "synthetic", "train_split": split, "layer": 5, "order": order}),
+            )
+        };
+        let ident = |removed: &[usize]| {
+            exp(
+                ExperimentKind::Retrieval,
+                "m",
+                serde_json::json!({"dataset": "fair1m", "layer": 5, "removed_dimensions": removed}),
+            )
+        };
+        let out = dimension_overlap(&[
+            spec("train48", &[3, 1, 0, 2, 4, 5, 6, 7]),
+            spec("test24", &[1, 5, 3, 0, 2, 4, 6, 7]),
+            ident(&[3, 1]),
+            ident(&[]),
+            spec("train48", &[7, 6, 5, 4, 3, 2, 1, 0]), // a repeat of a set: the first counts
+            exp(
+                ExperimentKind::VarianceSpectrum,
+                "other",
+                serde_json::json!({"dataset": "synthetic", "train_split": "train48", "layer": 5, "order": [0, 1]}),
+            ),
+        ]);
+        assert_eq!(out.len(), 1, "one model with two or more sets");
+        let e = &out[0];
+        assert_eq!(e.name, "variance_overlap/m/layer5");
+        let m = &e.metrics;
+        assert_eq!(m["top_n"], 2.0);
+        assert_eq!(m["overlap/synthetic/train48 & synthetic/test24"], 1.0);
+        assert_eq!(m["overlap/synthetic/train48 & fair1m/original tiles"], 2.0);
+        assert_eq!(m["overlap/synthetic/test24 & fair1m/original tiles"], 1.0);
+        assert_eq!(m["overlap_all"], 1.0);
+        assert_eq!(m["overlap_all_share"], 0.5);
+        // Too few removed dimensions: left out, and said so.
+        let short = dimension_overlap(&[
+            spec("train48", &[3, 1, 0, 2, 4, 5, 6, 7]),
+            spec("test24", &[1, 5, 3, 0, 2, 4, 6, 7]),
+            ident(&[3]),
+        ]);
+        assert_eq!(short[0].metrics.len(), 4, "{:?}", short[0].metrics);
+        assert_eq!(
+            short[0].protocol["left_out"][0],
+            "fair1m/original tiles: 1 dimensions known, 2 needed"
+        );
     }
 }
