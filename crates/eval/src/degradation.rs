@@ -449,6 +449,10 @@ impl DegradationResult {
             p.insert("layer".into(), layer.into());
             p.insert("probe".into(), probe.into());
             p.insert(
+                "recipe".into(),
+                crate::segmentation::probe::recipe_note(&c.knn, r.linear.as_ref()).into(),
+            );
+            p.insert(
                 "kinds".into(),
                 serde_json::to_value(&c.kinds).unwrap_or_default(),
             );

@@ -213,10 +213,16 @@ fn cosine_self_match_scores_by_hand() {
         assert!(auc(e).unwrap() <= auc(best).unwrap(), "epoch {e}");
     }
     assert_eq!(auc(4), None, "not a checkpoint");
-    let names: Vec<String> = res3.experiments().iter().map(|e| e.name.clone()).collect();
+    let exps3 = res3.experiments();
+    let study_e = exps3
+        .iter()
+        .find(|e| e.name == "camvid/linear_study/train/dinov2_vits14/layer12")
+        .expect("the study recipe's experiment");
+    // The recipe is stated beside the number.
+    let recipe = study_e.protocol["recipe"].as_str().unwrap();
     assert!(
-        names.contains(&"camvid/linear_study/train/dinov2_vits14/layer12".to_string()),
-        "{names:?}"
+        recipe.starts_with("ours: Adam lr 0.001, batch 1024, 100 epochs, a checkpoint every 5 epochs chosen by ROC-AUC on the reported test images"),
+        "{recipe}"
     );
 }
 

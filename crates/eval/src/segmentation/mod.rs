@@ -817,15 +817,15 @@ impl SegmentationResult {
         let mut e = Experiment::new(name, ExperimentKind::Segmentation, self.model.clone());
         put_scores(&mut e, &r.scores);
         e.images = r.images.clone();
+        let linear: Option<patchlens_probe::linear::LinearProbeConfig> = r
+            .record
+            .get("config")
+            .and_then(|c| serde_json::from_value(c.clone()).ok());
+        let note = probe::recipe_note(&c.knn, linear.as_ref());
         if let Some(pm) = self.paper_applies()
             && r.layer == 12
         {
             let probe = r.probe.paper_name();
-            let linear = r
-                .record
-                .get("config")
-                .and_then(|c| serde_json::from_value(c.clone()).ok());
-            let note = probe::recipe_note(&c.knn, linear.as_ref());
             let pools = ["set2_36", "set4_72", "set4prime_72", "set8_144"];
             if c.remove_top_variance == 0 && pools.contains(&r.train_split.as_str()) {
                 e.paper.insert(
@@ -859,7 +859,7 @@ impl SegmentationResult {
                         format!("{probe}/removed{}", c.remove_top_variance),
                         pm,
                     )
-                    .with_note(note),
+                    .with_note(note.clone()),
                 );
             }
         }
@@ -900,6 +900,7 @@ impl SegmentationResult {
         p.insert("label_space".into(), self.label_space.clone().into());
         p.insert("probe_classes".into(), self.probe_classes.into());
         p.insert("probe".into(), r.probe.name().into());
+        p.insert("recipe".into(), note.into());
         p.insert(r.probe.name().into(), r.record.clone());
         p.insert(
             "bootstrap".into(),
