@@ -246,7 +246,10 @@ pub fn resolve(name: &str, def: Option<&ModelDef>) -> Result<ModelSpec> {
         (Some(f), _) => Family::parse(f)?,
         (None, Some(z)) => z.family,
         (None, None) => bail!(
-            "model `{name}` is neither a zoo name (`cargo xtask models` lists them) nor defined with `family` and `like` or `config` (in a model file or the suite's [model.{name}])"
+            "{}; or define `{name}` with `family` and `like` or `config` (in a model file or the suite's [model.{name}])",
+            zoo::lookup(def.like.as_deref().unwrap_or(name))
+                .err()
+                .map_or_else(|| format!("unknown model `{name}`"), |e| e.to_string())
         ),
     };
     let config = match (zoo_entry, &def.config) {
