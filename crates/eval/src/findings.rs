@@ -2,7 +2,7 @@
 //! checked against the numbers of one `reproduce` run, whatever the models and data are.
 //!
 //! Models are grouped by their checkpoint family: **contrastive** (DINO, DINOv2, iBOT), **masked-image**
-//! (MAE, SimMIM, Scale-MAE, BEiT), **supervised** (torchvision / timm ViT), and the **random-weights**
+//! (MAE, SimMIM, Scale-MAE, BEiT, I-JEPA), **supervised** (torchvision / timm ViT), and the **random-weights**
 //! baselines of the run (whatever their family). Each claim is checked only when the run has the
 //! experiments and the groups it needs; otherwise it says what was missing. Per-model figures are means
 //! over the run's experiments of that kind (all splits, layers, transformations, Δ), so a claim is judged
@@ -10,6 +10,13 @@
 //! dimensions removed, the study's "MAE-200") is listed as a model of its own, `<model> −N dims`, and takes
 //! no part in any group's verdict: a verdict is about the models as released. The DINO vs DINOv2
 //! identification claim is the study's rotation result (§9.6), so it is judged on rotations only.
+//!
+//! The groups follow the pretraining objective. The study contrasts view-invariance objectives (DINO-type
+//! self-distillation across augmented views; iBOT adds a masked loss to DINO's and stays with them) with
+//! masked prediction. I-JEPA trains on one view with no augmentation invariance and predicts masked
+//! blocks from a visible context, so it counts as masked-image although its targets are EMA-encoder
+//! features rather than pixels or tokens; its own paper groups it with MAE and data2vec as a method
+//! "without view data augmentations".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -26,7 +33,7 @@ use crate::variance::keys as var_keys;
 pub enum Group {
     /// DINO, DINOv2, iBOT.
     Contrastive,
-    /// MAE, SimMIM, Scale-MAE, BEiT.
+    /// MAE, SimMIM, Scale-MAE, BEiT, I-JEPA (masked prediction, in pixels, tokens or features).
     Masked,
     /// Supervised ViTs.
     Supervised,
@@ -41,7 +48,7 @@ impl Group {
     pub fn of_family(family: &str) -> Group {
         match family {
             "dino" | "dinov2" | "ibot" => Group::Contrastive,
-            "mae" | "simmim" | "scalemae" | "beit" => Group::Masked,
+            "mae" | "simmim" | "scalemae" | "beit" | "ijepa" => Group::Masked,
             f if f.starts_with("sup") => Group::Supervised,
             _ => Group::Other,
         }
@@ -667,6 +674,11 @@ mod tests {
     fn families_group_as_the_study_does() {
         assert_eq!(Group::of_family("dinov2"), Group::Contrastive);
         assert_eq!(Group::of_family("scalemae"), Group::Masked);
+        assert_eq!(Group::of_family("ijepa"), Group::Masked);
+        // every backbone family has a group (a new family must be placed deliberately)
+        for f in patchlens_vit::Family::ALL {
+            assert_ne!(Group::of_family(f.name()), Group::Other, "{}", f.name());
+        }
         assert_eq!(Group::of_family("sup_torchvision"), Group::Supervised);
         assert_eq!(Group::of_family("other"), Group::Other);
         let none = findings(&[], &BTreeSet::new());

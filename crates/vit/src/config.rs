@@ -27,11 +27,13 @@ pub enum Family {
     Scalemae,
     /// BEiT in Hugging Face `transformers` key names.
     Beit,
+    /// I-JEPA (facebookresearch/ijepa): no CLS token, the EMA `target_encoder` of a training checkpoint.
+    Ijepa,
 }
 
 impl Family {
     /// All families.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Dino,
         Family::Dinov2,
         Family::Mae,
@@ -41,6 +43,7 @@ impl Family {
         Family::Ibot,
         Family::Scalemae,
         Family::Beit,
+        Family::Ijepa,
     ];
 
     /// The snake_case name used in tables and manifests.
@@ -55,6 +58,7 @@ impl Family {
             Family::Ibot => "ibot",
             Family::Scalemae => "scalemae",
             Family::Beit => "beit",
+            Family::Ijepa => "ijepa",
         }
     }
 
@@ -110,6 +114,12 @@ pub enum PosInterp {
     TorchvisionAlignCorners,
     /// timm `resample_abs_pos_embed`: bicubic with antialias (PyTorch's separable AA kernel, a = -0.5).
     TimmAntialias,
+    /// I-JEPA `interpolate_pos_encoding` (no CLS slot): one `scale_factor = sqrt(npatch / N)` on the
+    /// stored `√N × √N` grid, sampling at `(dst + 0.5) / scale - 0.5`: DINO's scale-factor form with offset
+    /// 0. The official code strips a CLS row the model does not have and fails at any other size; this is
+    /// the rule with that off-by-one removed. A non-square grid (which the official single scale cannot
+    /// produce) gets one scale per axis, `rows / M` and `cols / M`.
+    IjepaScale,
     /// The grid cannot be resized (native resolution only).
     None,
 }

@@ -1,11 +1,11 @@
 //! patchlens-vit: Vision Transformer backbones of every family in the study (DINO, DINOv2 (+registers,
-//! SwiGLU), MAE, SimMIM, supervised torchvision/timm ViT, iBOT, Scale-MAE, BEiT), loaded from their
+//! SwiGLU), MAE, SimMIM, supervised torchvision/timm ViT, iBOT, Scale-MAE, BEiT, I-JEPA), loaded from their
 //! official checkpoints with strict key/shape/dtype checks, with tokens equal to the reference
 //! implementations.
 //!
 //! One forward API for all families: `[B, 3, H, W]` → patch tokens `[B, rows·cols, D]` for any set of
 //! layers in one pass, where layer l = block l followed by the model's final norm (the study's
-//! definition), plus CLS and register tokens.
+//! definition), plus CLS and register tokens where the model has them.
 
 pub mod checkpoint;
 pub mod config;
@@ -30,7 +30,8 @@ pub use model::{ForwardOutput, ForwardPath, LayerTokens, Vit};
 
 /// Load a backbone of `family` with architecture `config` from `path` (`.pth` or `.safetensors`).
 ///
-/// `part` selects one backbone of a training checkpoint (`"teacher"`, `"student"`); by default the teacher.
+/// `part` selects one backbone of a training checkpoint (`"teacher"`, `"student"`, I-JEPA's `"encoder"`); by
+/// default the family's preferred part (I-JEPA: `target_encoder`), else the teacher.
 /// Returns the model and a report of what was loaded and ignored.
 pub fn load_backbone(
     path: &Path,

@@ -23,6 +23,9 @@ pub struct FamilyTable {
     /// Rewrite rules for keys OUTSIDE the backbone prefix that still belong to it (e.g. the BEiT
     /// pretraining head's top-level `layernorm`, the model's only trained final norm).
     pub outside: Vec<(Regex, String)>,
+    /// Prefix segments preferred, in order, when the file holds several backbones and no `part` is
+    /// given (I-JEPA: `target_encoder` over `encoder`); after them a `teacher` segment wins.
+    pub prefer: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +35,8 @@ struct RawTable {
     ignore: Vec<String>,
     #[serde(default)]
     outside: Vec<(String, String)>,
+    #[serde(default)]
+    prefer: Vec<String>,
 }
 
 const FAMILIES_TOML: &str = include_str!("../data/families.toml");
@@ -63,6 +68,7 @@ pub fn family_table(family: Family) -> &'static FamilyTable {
                         rename: pairs(t.rename),
                         ignore,
                         outside: pairs(t.outside),
+                        prefer: t.prefer,
                     },
                 )
             })
@@ -195,7 +201,8 @@ impl MappedCheckpoint {
     /// Find the backbone of `family` in `ckpt`, map its keys, and check names and shapes against `config`.
     ///
     /// `part` chooses among several backbones (e.g. `"teacher"` / `"student"` in a DINO training
-    /// checkpoint); by default a prefix containing `teacher` wins, then the shortest prefix.
+    /// checkpoint, `"encoder"` for I-JEPA's context encoder); by default a prefix with one of the family's
+    /// `prefer` segments wins (in their order), then one with a `teacher` segment.
     pub fn new(
         ckpt: Checkpoint,
         family: Family,
@@ -213,7 +220,7 @@ impl MappedCheckpoint {
                 }
             }
         }
-        let prefix = choose_prefix(&ckpt, family, &table.anchors, prefixes, part)?;
+        let prefix = choose_prefix(&ckpt, family, table, prefixes, part)?;
 
         let mut map = BTreeMap::new();
         let mut report = LoadReport {
@@ -355,7 +362,7 @@ impl MappedCheckpoint {
 fn choose_prefix(
     ckpt: &Checkpoint,
     family: Family,
-    anchors: &[String],
+    table: &FamilyTable,
     prefixes: BTreeSet<String>,
     part: Option<&str>,
 ) -> Result<String> {
@@ -364,7 +371,7 @@ fn choose_prefix(
         return Err(VitError::NoBackbone {
             path: ckpt.path.clone(),
             family: family.name().into(),
-            anchors: anchors.to_vec(),
+            anchors: table.anchors.clone(),
             sample: ckpt.tensors.keys().take(8).cloned().collect(),
         });
     }
@@ -381,12 +388,14 @@ fn choose_prefix(
     if cands.len() == 1 {
         return Ok(cands.remove(0));
     }
-    let teacher: Vec<&String> = cands
-        .iter()
-        .filter(|c| c.split('.').any(|s| s == "teacher"))
-        .collect();
-    if teacher.len() == 1 {
-        return Ok(teacher[0].clone());
+    for wanted in table.prefer.iter().map(String::as_str).chain(["teacher"]) {
+        let hits: Vec<&String> = cands
+            .iter()
+            .filter(|c| c.split('.').any(|s| s == wanted))
+            .collect();
+        if hits.len() == 1 {
+            return Ok(hits[0].clone());
+        }
     }
     Err(VitError::AmbiguousBackbone {
         path: ckpt.path.clone(),

@@ -478,10 +478,14 @@ impl Vit {
         if let Some(reg) = &self.model.registers {
             let r = c.num_register_tokens;
             let reg = reg.val().reshape([1, r, d]).expand([b, r, d]);
-            let n = t.dims()[1];
-            let head = t.clone().narrow(1, 0, 1);
-            let tail = t.narrow(1, 1, n - 1);
-            t = Tensor::cat(vec![head, reg, tail], 1);
+            t = if c.cls_token {
+                let n = t.dims()[1];
+                let head = t.clone().narrow(1, 0, 1);
+                let tail = t.narrow(1, 1, n - 1);
+                Tensor::cat(vec![head, reg, tail], 1)
+            } else {
+                Tensor::cat(vec![reg, t], 1)
+            };
         }
         Ok((t, rows, cols))
     }

@@ -212,14 +212,26 @@ pub fn resize_grid(
         return Some(grid.to_vec());
     }
     Some(match rule {
-        PosInterp::Dinov2Offset | PosInterp::DinoOffset => {
-            let off = if rule == PosInterp::DinoOffset {
-                0.1
-            } else {
-                offset
+        PosInterp::Dinov2Offset | PosInterp::DinoOffset | PosInterp::IjepaScale => {
+            let (sy, sx) = match rule {
+                // I-JEPA's single scale, sqrt(npatch / N), as the official call computes it.
+                PosInterp::IjepaScale if rows == cols => {
+                    let s = ((rows * cols) as f64 / (m * m) as f64).sqrt();
+                    (s, s)
+                }
+                PosInterp::IjepaScale => (rows as f64 / m as f64, cols as f64 / m as f64),
+                _ => {
+                    let off = if rule == PosInterp::DinoOffset {
+                        0.1
+                    } else {
+                        offset
+                    };
+                    (
+                        (rows as f64 + off) / m as f64,
+                        (cols as f64 + off) / m as f64,
+                    )
+                }
             };
-            let sy = (rows as f64 + off) / m as f64;
-            let sx = (cols as f64 + off) / m as f64;
             if antialias {
                 bicubic_antialias(grid, d, m, m, rows, cols, Some((sy, sx)))
             } else {
@@ -381,6 +393,28 @@ mod tests {
         let idx = relative_position_index(1, 2);
         // token 0 -> token 1: dy=0 -> 0, dx = 0 - 1 + 1 = 0 -> 0; token 1 -> 0: dx = 2 -> 2
         assert_eq!(idx, vec![5, 3, 3, 4, 1, 0, 4, 2, 1]);
+    }
+
+    #[test]
+    fn ijepa_scale_is_the_offset_form_without_offset() {
+        // I-JEPA's sqrt(npatch / N) on a square grid is DINO's scale-factor form with offset 0 (and the
+        // size form up to the rounding of the scale); non-square grids take one scale per axis.
+        let g: Vec<f32> = (0..2 * 16 * 16)
+            .map(|i| ((i * 37) % 23) as f32 / 7.0)
+            .collect();
+        for (r, c) in [(12, 12), (20, 20), (10, 14)] {
+            let ij = resize_grid(&g, 2, 16, r, c, PosInterp::IjepaScale, 0.1, false).unwrap();
+            let off0 = resize_grid(&g, 2, 16, r, c, PosInterp::Dinov2Offset, 0.0, false).unwrap();
+            let size = resize_grid(&g, 2, 16, r, c, PosInterp::SizeBicubic, 0.0, false).unwrap();
+            for ((a, b), s) in ij.iter().zip(&off0).zip(&size) {
+                assert!(
+                    (a - b).abs() < 1e-6 && (a - s).abs() < 1e-5,
+                    "{r}x{c}: {a} {b} {s}"
+                );
+            }
+        }
+        let native = resize_grid(&g, 2, 16, 16, 16, PosInterp::IjepaScale, 0.0, false).unwrap();
+        assert_eq!(native, g);
     }
 
     #[test]

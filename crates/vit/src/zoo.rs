@@ -140,6 +140,23 @@ mod tests {
             PosInterp::Dinov2Size
         );
         assert_eq!(lookup("mae_vith14").unwrap().config.mlp_hidden, 5120);
+        // I-JEPA ViT-H/14 (vision_transformer.py vit_huge): no CLS, 16×16 grid at 224.
+        let j = lookup("ijepa_vith14").unwrap();
+        assert_eq!(j.family, Family::Ijepa);
+        assert_eq!(
+            (
+                j.config.embed_dim,
+                j.config.depth,
+                j.config.num_heads,
+                j.config.mlp_hidden,
+                j.config.native_grid(),
+                j.config.num_prefix_tokens()
+            ),
+            (1280, 32, 16, 5120, 16, 0)
+        );
+        assert_eq!(j.config.ln_eps, 1e-6);
+        assert_eq!(j.config.pos_interp, PosInterp::IjepaScale);
+        assert!(j.mean.is_none() && j.std.is_none());
         assert!(lookup("nope").is_err());
         // The study's five models, and only they, carry the paper's names.
         let linked: Vec<(&str, &str)> = all()
