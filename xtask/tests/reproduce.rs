@@ -452,6 +452,8 @@ fn fake_models_toml() -> String {
         ("dinov2_vitb14", "dinov2_s14_tiny"),
         ("mae_vitb16", "mae_b16_tiny"),
         ("simmim_vitb16", "simmim_b16_tiny"),
+        ("ibot_vitb16", "ibot_b16_teacher_tiny"),
+        ("ijepa_vith14", "ijepa_h14_train_ckpt_tiny"),
     ] {
         let c = cases
             .iter()
@@ -498,6 +500,8 @@ extends = "paper"
 bootstrap_resamples = 30
 device_batch = 16
 models = ["sup_vitb16_torchvision", "dino_vitb16", "dinov2_vitb14", "mae_vitb16", "simmim_vitb16", "dinov2_vitl14"]
+# Two of the secondary models (fixture weights): they run only the experiments naming them.
+extra_models = ["ibot_vitb16", "ijepa_vith14"]
 
 {models}
 # The fake tree holds whole `train` / `val` folders of two images each instead of the study's pools.
@@ -512,6 +516,7 @@ test_split = "val"
 train_split = "train"
 test_split = "val"
 levels = [2]
+layers = ["last"]
 linear_epochs = 2
 [experiments.a4_cityscapes_variance]
 train_split = "train"
@@ -519,6 +524,16 @@ test_split = "val"
 sweep = [0, 4, 8, 16]
 extra_layers = {{ simmim_vitb16 = [2] }}
 linear = false
+[experiments.a5_cityscapes_variance_ibot]
+train_split = "train"
+test_split = "val"
+sweep = [0, 4, 8]
+[experiments.a6_cityscapes_variance_scalemae]
+train_split = "train"
+test_split = "val"
+[experiments.a7_cityscapes_spectra]
+train_split = "train"
+test_split = "val"
 [experiments.b1_ade20k_fewshot]
 [experiments.c1_fair1m_identification]
 levels = [1]
@@ -649,6 +664,65 @@ dataset = "camvid"
             "{m} davis"
         );
     }
+    // The study's linear recipe beside ours, and the paper suite's degradations on their probes.
+    let summary = find(&r, |n| n == "a1_cityscapes_pools/summary/dino_vitb16");
+    assert!(
+        summary[0]["metrics"]["linear_study/train"].is_number()
+            && summary[0]["metrics"]["linear/train"].is_number(),
+        "{}",
+        summary[0]["metrics"]
+    );
+    assert!(
+        !find(&r, |n| n
+            .starts_with("a3_cityscapes_degradation/linear_study/"))
+        .is_empty()
+    );
+    // The extra models ran only where named: iBOT's removal sweep, I-JEPA's spectrum.
+    let names_of = |m: &str| -> Vec<String> {
+        find(&r, |n| n.contains(m))
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ibot = names_of("ibot_vitb16");
+    assert_eq!(
+        ibot,
+        [
+            "variance_spectrum/cityscapes/train/ibot_vitb16/layer3",
+            "variance_removal/cityscapes/train/ibot_vitb16/layer3"
+        ],
+        "{ibot:?}"
+    );
+    let ijepa = names_of("ijepa_vith14");
+    assert_eq!(
+        ijepa,
+        ["variance_spectrum/cityscapes/train/ijepa_vith14/layer2"],
+        "{ijepa:?}"
+    );
+    // The dataset overlap of MAE's top-variance dimensions: Cityscapes (a4), ADE20K (a8), FAIR1M (c1).
+    let ov = find(&r, |n| n.starts_with("variance_overlap/mae_vitb16/"));
+    assert_eq!(ov.len(), 1, "{:?}", names_of("variance_overlap"));
+    let sets: Vec<&str> = ov[0]["protocol"]["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["set"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            "cityscapes/train",
+            "ade20k/train-select",
+            "fair1m/original tiles"
+        ],
+        "{sets:?}"
+    );
+    // 8 of the fixture MAE's 32 dimensions (200/768 of the width; c1 removes 8).
+    assert_eq!(ov[0]["metrics"]["top_n"], 8.0);
+    let shared = ov[0]["metrics"]["overlap/cityscapes/train & ade20k/train-select"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=8.0).contains(&shared), "{shared}");
     // SimMIM's extra variance layer and MAE's second identification run (top-variance removal).
     assert!(
         !find(&r, |n| n.contains("variance_removal/cityscapes")

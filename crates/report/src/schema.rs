@@ -236,6 +236,18 @@ impl Experiment {
     }
 }
 
+/// Numbers that may hold NaN: serde_json writes NaN as `null`, so `null` reads back as NaN.
+fn nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let v: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+}
+
+/// [`nan_for_null`] for an optional list.
+fn opt_nan_for_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
+    let v: Option<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()))
+}
+
 /// An x/y series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Curve {
@@ -250,16 +262,25 @@ pub struct Curve {
     pub y_label: String,
     /// x values `[n]`.
     pub x: Vec<f64>,
-    /// y values `[n]`.
+    /// y values `[n]`; a missing point is NaN (written as JSON `null`, read back as NaN).
+    #[serde(deserialize_with = "nan_for_null")]
     pub y: Vec<f64>,
     /// Plot kind; `None` = the experiment kind's [`ExperimentKind::default_plot`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plot: Option<PlotKind>,
     /// Lower / upper confidence bounds per point (`[n]` each), drawn as error bars.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_nan_for_null"
+    )]
     pub y_lower: Option<Vec<f64>>,
     /// See [`Curve::y_lower`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_nan_for_null"
+    )]
     pub y_upper: Option<Vec<f64>>,
     /// Per-point annotations (`[n]`), shown next to scatter points and as bar-group names.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -177,3 +177,17 @@ fn run_info_helpers() {
     });
     assert!(t.stages()[0].seconds >= 0.02);
 }
+
+/// A missing point (NaN) is written as JSON `null` and read back as NaN, so a record with one is readable.
+#[test]
+fn nan_points_survive_a_json_round_trip() {
+    let mut c = Curve::new("f", "m", "x", "y", vec![1.0, 2.0], vec![0.5, f64::NAN]);
+    c.y_lower = Some(vec![f64::NAN, 0.4]);
+    let text = serde_json::to_string(&c).unwrap();
+    assert!(text.contains("\"y\":[0.5,null]"), "{text}");
+    let back: Curve = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.y[0], 0.5);
+    assert!(back.y[1].is_nan());
+    assert!(back.y_lower.as_ref().unwrap()[0].is_nan());
+    assert_eq!(back.y_upper, None);
+}
