@@ -330,7 +330,7 @@ fn indexed_png_stores_indices_and_the_palette() {
     let palette = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [9, 9, 9]];
     let bytes = encode_indexed_png(&img, &palette).expect("encode");
     // The raw PNG: an 8-bit indexed image whose PLTE is the palette, whose samples are the indices.
-    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+    let reader = png::Decoder::new(std::io::Cursor::new(&bytes))
         .read_info()
         .expect("png header");
     let info = reader.info();
