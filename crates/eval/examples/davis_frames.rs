@@ -14,6 +14,9 @@
 //!   sequence `OUT/inputs/<sequence>/<frame>.safetensors`: `input` `[3, H, W]`, the normalised model input;
 //! * `OUT/scores.json`: per sequence, J and F per scored frame and their means.
 //!
+//! With `--score-masks DIR` no propagation runs: the masks under `DIR/<sequence>/<frame>.png` (e.g. another
+//! implementation's; DAVIS 2016's 255 is read as object 1) are scored with the same J and F and printed.
+//!
 //! With `--features-from DIR` (an earlier run's `OUT/features`) no model is loaded: the propagation runs on
 //! those tokens (seconds instead of minutes), and nothing but masks and scores is written.
 //! Defaults: the shared DAVIS 2016 mini set (`$PATCHLENS_SHARED`) and its DINOv2-S/14 weights.
@@ -101,6 +104,7 @@ fn main() -> patchlens_eval::Result<()> {
     let shared = patchlens_testutil::shared_dir();
     let mut out: Option<PathBuf> = None;
     let mut features_from: Option<PathBuf> = None;
+    let mut score_masks: Option<PathBuf> = None;
     let mut root = shared.join("data/davis2016-mini");
     let mut weights = shared.join("weights/dinov2_vits14_imgfocus.safetensors");
     let mut sequences = Vec::new();
@@ -113,6 +117,7 @@ fn main() -> patchlens_eval::Result<()> {
         };
         match a.as_str() {
             "--features-from" => features_from = Some(PathBuf::from(value()?)),
+            "--score-masks" => score_masks = Some(PathBuf::from(value()?)),
             "--data-root" => root = PathBuf::from(value()?),
             "--weights" => weights = PathBuf::from(value()?),
             "--sequences" => sequences = value()?.split(',').map(String::from).collect(),
@@ -133,6 +138,9 @@ fn main() -> patchlens_eval::Result<()> {
     let out =
         out.ok_or_else(|| patchlens_eval::EvalError::Msg("usage: davis_frames OUT ...".into()))?;
 
+    if let Some(dir) = score_masks {
+        return score(&root, &dir, &sequences, max_frames);
+    }
     let mut cfg = PropagationEvalConfig::new(DavisDataset::Davis2016, root);
     cfg.sequences = sequences;
     cfg.max_frames = max_frames;
@@ -199,5 +207,49 @@ fn main() -> patchlens_eval::Result<()> {
 fn write_json(path: &Path, v: &serde_json::Value) -> patchlens_eval::Result<()> {
     let text = serde_json::to_string_pretty(v)?;
     patchlens_store::write_atomic(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Score the masks under `dir` (DAVIS 2016 ground truth of `root`) and print J, F, J&F per sequence.
+fn score(
+    root: &Path,
+    dir: &Path,
+    sequences: &[String],
+    max_frames: Option<usize>,
+) -> patchlens_eval::Result<()> {
+    use patchlens_data::davis::{self, DavisVersion};
+    use patchlens_metrics::{DEFAULT_BOUND_TH, DavisSummary, LabelMap};
+    let data = davis::open(root, DavisVersion::Davis2016, None)?;
+    for seq in &data.sequences {
+        if !sequences.is_empty() && !sequences.contains(&seq.name) {
+            continue;
+        }
+        let n = max_frames.map_or(seq.frames.len(), |m| m.min(seq.frames.len()));
+        let (mut gt, mut pred) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let f = data.load_frame(seq, i)?;
+            gt.push(LabelMap::from_u8(
+                f.mask.width,
+                f.mask.height,
+                &f.mask.data,
+            )?);
+            let p = patchlens_image::decode_label(
+                &dir.join(&seq.name).join(format!("{}.png", f.frame)),
+            )?;
+            let ids: Vec<u8> = p.data.iter().map(|&v| u8::from(v > 0)).collect();
+            pred.push(LabelMap::from_u8(p.width, p.height, &ids)?);
+        }
+        let objects = patchlens_metrics::evaluate_semisupervised_sequence(
+            &seq.name,
+            &gt,
+            &pred,
+            DEFAULT_BOUND_TH,
+        )?;
+        let s = DavisSummary::from_objects(&objects);
+        println!(
+            "{:<16} {:>3} frames  J {:.4}  F {:.4}  J&F {:.4}",
+            seq.name, n, s.j_mean, s.f_mean, s.jf_mean
+        );
+    }
     Ok(())
 }
