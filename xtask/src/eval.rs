@@ -559,6 +559,10 @@ pub struct PropagationArgs {
     /// Short side frames are resized to (DINO's `scale_size`).
     #[arg(long, default_value_t = davis_protocol::SCALE_SIZE)]
     pub scale_size: usize,
+    /// Also write the predicted masks as indexed PNGs (DAVIS palette, index = object id) to
+    /// `DIR/<sequence>/<frame>.png`, the layout the official davis2017-evaluation scores.
+    #[arg(long, value_name = "DIR")]
+    pub masks_out: Option<PathBuf>,
     /// results.json to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -590,6 +594,7 @@ fn propagation_cmd(a: &PropagationArgs) -> Result<()> {
         temperature: a.temperature,
     };
     cfg.scale_size = a.scale_size;
+    cfg.write_masks = a.masks_out.clone();
     run_and_write(&a.model, &a.run, &a.out, None, "propagation ", |t| {
         let r = propagation::run(&cfg, t)?;
         Ok((vec![r.experiment()], vec![r.summary_line()]))

@@ -22,6 +22,24 @@ use crate::sample::{
 };
 use crate::select::ClassSet;
 
+/// The colour palette of DAVIS annotation PNGs (the PASCAL VOC colour map: index 0 black, 1 (128, 0, 0),
+/// 2 (0, 128, 0), 3 (128, 128, 0), 4 (0, 0, 128), …, 255 (224, 224, 192)), for writing predicted masks as
+/// indexed PNGs in the layout `davis2017-evaluation` reads (`<results>/<sequence>/<frame>.png`, pixel =
+/// palette index = object id). Entry `i` spreads the bits of `i` over the high bits of R, G, B in turn.
+pub fn palette() -> [[u8; 3]; 256] {
+    let mut p = [[0u8; 3]; 256];
+    for (i, rgb) in p.iter_mut().enumerate() {
+        let mut c = i;
+        for shift in (0..8).rev() {
+            for (ch, v) in rgb.iter_mut().enumerate() {
+                *v |= (((c >> ch) & 1) as u8) << shift;
+            }
+            c >>= 3;
+        }
+    }
+    p
+}
+
 /// DAVIS edition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -151,3 +151,19 @@ fn shared_davis2016_mini() {
         }
     }
 }
+
+#[test]
+fn davis_palette_is_the_voc_colour_map() {
+    let p = patchlens_data::davis::palette();
+    // Hand-worked entries of the PASCAL VOC colour map (DAVIS annotation palette).
+    assert_eq!(p[0], [0, 0, 0]);
+    assert_eq!(p[1], [128, 0, 0]);
+    assert_eq!(p[2], [0, 128, 0]);
+    assert_eq!(p[3], [128, 128, 0]);
+    assert_eq!(p[4], [0, 0, 128]);
+    assert_eq!(p[8], [64, 0, 0]);
+    assert_eq!(p[255], [224, 224, 192]);
+    // Distinct colours: indices stay recoverable from a colour rendering.
+    let set: std::collections::BTreeSet<[u8; 3]> = p.iter().copied().collect();
+    assert_eq!(set.len(), 256);
+}

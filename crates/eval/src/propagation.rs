@@ -18,11 +18,14 @@
 //!    excluded as in the official code); the summary means are over objects of all sequences
 //!    ([`DavisSummary`]), per-sequence figures over that sequence's objects.
 //!
+//! With [`PropagationEvalConfig::write_masks`] every frame's predicted mask is also written as an indexed
+//! PNG in the layout of the official `davis2017-evaluation` ([`write_mask`]).
+//!
 //! Results (`metrics`): `j_mean`, `f_mean`, `jf_mean`, `j_recall`, `f_recall`, `j_decay`, `f_decay`,
 //! `objects`, `sequences`, `frames`, and per sequence `per_sequence.<name>.j`, `.f`, `.jf` (the schema's
 //! metrics are a flat name → number map, so the per-sequence table is flattened with dotted keys).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use patchlens_data::davis::{self, DavisVersion};
@@ -35,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::encode::{ImageRequest, TokenSource};
-use crate::error::{Context, EvalError, Result, bail};
+use crate::error::{Context, EvalError, Result, bail, err};
 use crate::progress::Progress;
 
 /// DAVIS edition.
@@ -92,6 +95,12 @@ pub struct PropagationEvalConfig {
     /// DINO `scale_size` (480).
     #[serde(default = "default_scale_size")]
     pub scale_size: usize,
+    /// Also write every frame's predicted mask (frame 0: the given annotation, as DINO writes it) to
+    /// `<write_masks>/<sequence>/<frame>.png`, an indexed PNG with the DAVIS palette whose index is the
+    /// object id ([`write_mask`]): the `--results_path` layout of the official `davis2017-evaluation`.
+    /// `None`: masks are only scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_masks: Option<PathBuf>,
 }
 
 fn default_scale_size() -> usize {
@@ -110,6 +119,7 @@ impl PropagationEvalConfig {
             layer: None,
             propagation: PropagationConfig::default(),
             scale_size: default_scale_size(),
+            write_masks: None,
         }
     }
 }
@@ -128,6 +138,34 @@ pub fn input_size(
         bail!("frame {ori_w}x{ori_h} resized to {tw}x{th} is smaller than one {patch}-pixel patch");
     }
     Ok((rows * patch, cols * patch))
+}
+
+/// Write one predicted label map as `<dir>/<sequence>/<frame>.png`: an 8-bit indexed PNG with the DAVIS
+/// palette ([`davis::palette`]), pixel = palette index = object id (DAVIS 2016's object is id 1, as the
+/// data reader returns it), written atomically. Returns the path.
+pub fn write_mask(dir: &Path, sequence: &str, frame: &str, labels: &LabelMap) -> Result<PathBuf> {
+    let data = labels
+        .data
+        .iter()
+        .map(|&v| u8::try_from(v))
+        .collect::<std::result::Result<Vec<u8>, _>>()
+        .map_err(|_| {
+            err!(
+                "{sequence}/{frame}: object id {} does not fit a palette PNG (at most 255)",
+                labels.max_value()
+            )
+        })?;
+    let img = ImageU8 {
+        width: labels.width,
+        height: labels.height,
+        channels: 1,
+        data,
+    };
+    let bytes = patchlens_image::encode_indexed_png(&img, &davis::palette())
+        .with_context(|| format!("{sequence}/{frame}: encoding the predicted mask"))?;
+    let path = dir.join(sequence).join(format!("{frame}.png"));
+    patchlens_store::write_atomic(&path, &bytes)?;
+    Ok(path)
 }
 
 /// One sequence's scores.
@@ -226,6 +264,9 @@ fn run_sequence(
             }
         };
         prop_s += t1.elapsed().as_secs_f64();
+        if let Some(dir) = &cfg.write_masks {
+            write_mask(dir, &seq.name, &frame.frame, &predicted)?;
+        }
         gt.push(labels);
         pred.push(predicted);
         progress.inc(&image_id);

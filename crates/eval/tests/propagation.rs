@@ -185,3 +185,75 @@ fn dinov2_small_on_davis2016_mini_blackswan() {
     assert_eq!(metric(&exp, "per_sequence.blackswan.jf"), jf);
     assert_eq!(res.sequences[0].frames, 12);
 }
+
+/// The PLTE chunk of a PNG file (its RGB triples), found by its chunk type.
+fn png_palette(bytes: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"PLTE")
+        .expect("no PLTE chunk: not a palette PNG");
+    let len = u32::from_be_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
+    bytes[at + 4..at + 4 + len].to_vec()
+}
+
+/// `write_masks`: one indexed PNG per frame in the davis2017-evaluation layout
+/// (`<dir>/<sequence>/<frame>.png`), nothing else left in the folder, the DAVIS palette, frame 0 = the
+/// annotation, and the indices read back are the predicted label maps: scored against the ground truth
+/// they give exactly the per-frame J and F the run reported.
+#[test]
+fn write_masks_writes_indexed_pngs_in_the_davis_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("davis");
+    fake_davis(&root, 4);
+    let masks = dir.path().join("out/masks");
+    let model = support::tiny_dinov2();
+    let mut cfg = PropagationEvalConfig::new(DavisDataset::Davis2017, &root);
+    cfg.scale_size = 112;
+    cfg.write_masks = Some(masks.clone());
+    let res = propagation::run(&cfg, &ModelTokens::new(&model, None, 16)).unwrap();
+
+    let mut seqs: Vec<String> = std::fs::read_dir(&masks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    seqs.sort();
+    assert_eq!(seqs, ["squares"]);
+    let mut files: Vec<String> = std::fs::read_dir(masks.join("squares"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["00000.png", "00001.png", "00002.png", "00003.png"]);
+
+    let palette: Vec<u8> = patchlens_data::davis::palette().concat();
+    let (mut gt, mut pred) = (Vec::new(), Vec::new());
+    for f in &files {
+        let path = masks.join("squares").join(f);
+        assert_eq!(png_palette(&std::fs::read(&path).unwrap()), palette, "{f}");
+        let p = patchlens_image::decode_label(&path).unwrap();
+        let a =
+            patchlens_image::decode_label(&root.join("Annotations/480p/squares").join(f)).unwrap();
+        assert_eq!((p.width, p.height), (128, 112), "{f}: original resolution");
+        if f == "00000.png" {
+            assert_eq!(p.data, a.data, "frame 0 is the annotation");
+        }
+        gt.push(patchlens_metrics::LabelMap::from_u8(a.width, a.height, &a.data).unwrap());
+        pred.push(patchlens_metrics::LabelMap::from_u8(p.width, p.height, &p.data).unwrap());
+    }
+    let scored = patchlens_metrics::evaluate_semisupervised_sequence(
+        "squares",
+        &gt,
+        &pred,
+        patchlens_metrics::DEFAULT_BOUND_TH,
+    )
+    .unwrap();
+    let ran = &res.sequences[0].objects;
+    assert_eq!(scored.len(), 2);
+    assert_eq!(scored.len(), ran.len());
+    for (s, r) in scored.iter().zip(ran) {
+        assert_eq!((&s.name, &s.j, &s.f), (&r.name, &r.j, &r.f));
+    }
+    // The option is not part of a default config document.
+    cfg.write_masks = None;
+    assert!(!serde_json::to_string(&cfg).unwrap().contains("write_masks"));
+}

@@ -110,6 +110,70 @@ pub fn decode_label(path: &Path) -> Result<ImageU8, ImageError> {
     })
 }
 
+/// Encode a 1-channel index map as an 8-bit palette ("indexed") PNG, the format of DAVIS annotations:
+/// each pixel stores its value as a palette index (readers such as `PIL.Image.open` or [`decode_label`]
+/// return the indices; viewers show the colours). `palette` holds up to 256 RGB entries; every index in
+/// `img` must have one.
+///
+/// Returns the file's bytes (write them with an atomic writer).
+pub fn encode_indexed_png(img: &ImageU8, palette: &[[u8; 3]]) -> Result<Vec<u8>, ImageError> {
+    if img.channels != 1 {
+        return Err(ImageError::Channels {
+            op: "encode_indexed_png",
+            channels: img.channels,
+            expected: "1",
+        });
+    }
+    if img.data.len() != img.width * img.height || img.width == 0 || img.height == 0 {
+        return Err(ImageError::InvalidArgument {
+            name: "image size",
+            value: format!(
+                "{}x{} with {} values",
+                img.width,
+                img.height,
+                img.data.len()
+            ),
+            reason: "non-empty and data length must equal width*height",
+        });
+    }
+    if palette.is_empty() || palette.len() > 256 {
+        return Err(ImageError::InvalidArgument {
+            name: "palette length",
+            value: palette.len().to_string(),
+            reason: "a PNG palette has 1 to 256 entries",
+        });
+    }
+    if let Some(&v) = img.data.iter().max()
+        && usize::from(v) >= palette.len()
+    {
+        return Err(ImageError::InvalidArgument {
+            name: "index",
+            value: v.to_string(),
+            reason: "the palette has no entry for it",
+        });
+    }
+    let enc_err = |e: png::EncodingError| ImageError::Codec {
+        path: std::path::PathBuf::from("<indexed png in memory>"),
+        source: CodecError(image::ImageError::Encoding(
+            image::error::EncodingError::new(
+                image::error::ImageFormatHint::Exact(image::ImageFormat::Png),
+                e,
+            ),
+        )),
+    };
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, img.width as u32, img.height as u32);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_palette(palette.concat());
+        let mut writer = enc.write_header().map_err(enc_err)?;
+        writer.write_image_data(&img.data).map_err(enc_err)?;
+        writer.finish().map_err(enc_err)?;
+    }
+    Ok(out)
+}
+
 /// Write a 1-channel (grayscale) or 3-channel (RGB) 8-bit image as PNG.
 ///
 /// Atomic: the file is written to a temporary sibling (`.<name>.tmp-<pid>`) and renamed over `path`,

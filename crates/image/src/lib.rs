@@ -4,7 +4,7 @@
 //! Images are stored interleaved, row-major, `[H, W, C]` (OpenCV's layout) in [`Image`].
 //!
 //! * I/O: [`decode_rgb`] (PNG/JPEG → RGB), [`decode_label`] (grayscale/palette PNG → raw indices),
-//!   [`write_png`] (atomic).
+//!   [`write_png`] (atomic), [`encode_indexed_png`] (palette PNG bytes, DAVIS annotation format).
 //! * Pixels: [`crop`], [`to_f32_normalized`] with [`IMAGENET_MEAN`]/[`IMAGENET_STD`], [`to_chw`],
 //!   [`patch_labels`] (protocol §3 centre-pixel labels).
 //! * Resizing: [`resize_u8`], [`resize_f32`] reproduce `cv2.resize` of opencv-python 4.x
@@ -41,7 +41,7 @@ pub use geom::{
     Correspondence, Geometric, ROTATION_DEGREES, SCALE_FACTORS, SHIFT_PIXELS, Tile,
     TransformedTile, invert_affine, rotation_matrix, transform_tile, warp_affine,
 };
-pub use io::{decode_label, decode_rgb, write_png};
+pub use io::{decode_label, decode_rgb, encode_indexed_png, write_png};
 pub use ops::{
     IMAGENET_MEAN, IMAGENET_STD, crop, from_chw, patch_labels, to_chw, to_f32_normalized,
 };

@@ -7,7 +7,8 @@ use std::path::Path;
 use common::{load, u8_image};
 use patchlens_image::{
     IMAGENET_MEAN, IMAGENET_STD, ImageError, ImageU8, Interpolation, crop, decode_label,
-    decode_rgb, from_chw, patch_labels, resize_u8, to_chw, to_f32_normalized, write_png,
+    decode_rgb, encode_indexed_png, from_chw, patch_labels, resize_u8, to_chw, to_f32_normalized,
+    write_png,
 };
 
 fn write_raw_png(
@@ -316,4 +317,45 @@ fn error_chains_print_each_cause_once() {
         );
         patchlens_testutil::assert_each_cause_once(&err, 2);
     }
+}
+
+#[test]
+fn indexed_png_stores_indices_and_the_palette() {
+    let img = ImageU8 {
+        width: 3,
+        height: 2,
+        channels: 1,
+        data: vec![0, 1, 2, 2, 1, 0],
+    };
+    let palette = [[0, 0, 0], [128, 0, 0], [0, 128, 0], [9, 9, 9]];
+    let bytes = encode_indexed_png(&img, &palette).expect("encode");
+    // The raw PNG: an 8-bit indexed image whose PLTE is the palette, whose samples are the indices.
+    let reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .expect("png header");
+    let info = reader.info();
+    assert_eq!(info.color_type, png::ColorType::Indexed);
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    assert_eq!(
+        info.palette.as_deref(),
+        Some(&[0, 0, 0, 128, 0, 0, 0, 128, 0, 9, 9, 9][..])
+    );
+    // The label reader (indices, not colours) reads the map back.
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("idx.png");
+    std::fs::write(&p, &bytes).expect("write");
+    assert_eq!(decode_label(&p).expect("decode"), img);
+    // Index without a palette entry, several channels, wrong sizes: errors.
+    let mut bad = img.clone();
+    bad.data[0] = 4;
+    let e = encode_indexed_png(&bad, &palette).unwrap_err().to_string();
+    assert!(e.contains("index") && e.contains('4'), "{e}");
+    let rgb = ImageU8 {
+        width: 2,
+        height: 2,
+        channels: 3,
+        data: vec![0; 12],
+    };
+    assert!(encode_indexed_png(&rgb, &palette).is_err());
+    assert!(encode_indexed_png(&img, &[]).is_err());
 }

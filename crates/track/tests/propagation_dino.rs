@@ -213,3 +213,96 @@ fn label_maps_are_the_metrics_type_and_are_checked() {
         Err(TrackError::ZeroDimension { .. })
     ));
 }
+
+/// DINO's top-k (`tk_val_min = min(topk(aff)); aff[aff < tk_val_min] = 0`) keeps every source tied with the
+/// k-th largest affinity, so a target can draw on more than k sources. Hand-worked: one 1×4 context frame,
+/// sources 0 and 1 have the same feature (labels 1 and 2), sources 2 and 3 are orthogonal (label 0); the
+/// target patch 0 equals sources 0 and 1. With topk 1 both tied sources are kept and weigh e^10 each, so
+/// its soft mask is (0, ½, ½), not the one-hot of whichever index a strict top-1 would pick.
+#[test]
+fn topk_keeps_ties_at_the_threshold_like_dino() {
+    let first = FeatureMap::new(1, 4, 2, vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0]).unwrap();
+    let target = FeatureMap::new(1, 4, 2, vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]).unwrap();
+    let labels = LabelMap::new(4, 1, vec![1, 2, 0, 0]).unwrap();
+    let cfg = PropagationConfig {
+        n_last_frames: 0,
+        topk: 1,
+        size_mask_neighborhood: 0,
+        temperature: 0.1,
+    };
+    let out = propagate_video(cfg, &[first, target], &labels, 1).unwrap();
+    let hw = 4;
+    let soft = &out[0].soft;
+    assert_eq!(
+        [soft[0], soft[hw], soft[2 * hw]],
+        [0.0, 0.5, 0.5],
+        "target 0"
+    );
+    // Targets 1..3 match sources 2 and 3 (both label 0), tied as well: background only.
+    for q in 1..hw {
+        assert_eq!([soft[q], soft[hw + q], soft[2 * hw + q]], [1.0, 0.0, 0.0]);
+    }
+    // With topk 2 nothing changes (the two tied sources are the top 2).
+    let two = propagate_video(
+        PropagationConfig { topk: 2, ..cfg },
+        &[
+            FeatureMap::new(1, 4, 2, vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0]).unwrap(),
+            FeatureMap::new(1, 4, 2, vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]).unwrap(),
+        ],
+        &labels,
+        1,
+    )
+    .unwrap();
+    assert_eq!(&two[0].soft, soft);
+}
+
+/// DAVIS 2016 masks are 0/255: DINO's `read_seg` one-hot encodes them as they are (256 channels, 254 empty)
+/// while patchlens' reader turns 255 into object 1 (2 channels). Empty channels stay 0 through `norm_mask`
+/// and never beat the background in the argmax, so the label maps agree (255 ↔ 1) frame by frame.
+#[test]
+fn davis2016_0_255_seed_propagates_like_0_1() {
+    let (rows, cols, dim, patch) = (5, 6, 8, 2);
+    // Deterministic pseudo-random features, 4 frames (xorshift).
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let frames: Vec<FeatureMap> = (0..4)
+        .map(|_| {
+            FeatureMap::new(
+                rows,
+                cols,
+                dim,
+                (0..rows * cols * dim).map(|_| next()).collect(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let (h, w) = (rows * patch, cols * patch);
+    let binary: Vec<u16> = (0..h * w)
+        .map(|i| u16::from((2..7).contains(&(i / w)) && (3..9).contains(&(i % w))))
+        .collect();
+    let raw: Vec<u16> = binary.iter().map(|&v| v * 255).collect();
+    let cfg = PropagationConfig {
+        n_last_frames: 2,
+        topk: 3,
+        size_mask_neighborhood: 2,
+        temperature: 0.1,
+    };
+    let a = propagate_video(cfg, &frames, &LabelMap::new(w, h, binary).unwrap(), patch).unwrap();
+    let b = propagate_video(cfg, &frames, &LabelMap::new(w, h, raw).unwrap(), patch).unwrap();
+    for (fa, fb) in a.iter().zip(&b) {
+        let mapped: Vec<u16> = fb
+            .labels
+            .data
+            .iter()
+            .map(|&v| if v == 255 { 1 } else { v })
+            .collect();
+        assert!(fb.labels.data.iter().all(|&v| v == 0 || v == 255));
+        assert_eq!(mapped, fa.labels.data);
+        assert!(fa.labels.data.contains(&1));
+    }
+}
