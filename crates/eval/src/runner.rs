@@ -29,6 +29,7 @@ use crate::layers::LayerSel;
 use crate::model::Backbone;
 use crate::plan::{Plan, PlannedModel, PlannedUnit, data_dir};
 use crate::propagation::{self, DavisDataset, PropagationEvalConfig};
+use crate::reconstruction::{self, MaeModel, ReconstructionConfig};
 use crate::segmentation::{
     self, Bootstrap, LinearSettings, ProbeKind, SegSource, SegmentationConfig,
 };
@@ -222,6 +223,55 @@ pub fn model_tokens<'m>(ctx: &'m RunContext<'_>, model: &'m Backbone) -> ModelTo
 /// Memory for the in-process reuse of a model's tokens across its units.
 pub const MEMO_BUDGET_BYTES: usize = 2 << 30;
 
+/// The unit's MAE with its decoder (see [`crate::suite::ReconstructionSpec`]).
+fn reconstruction_model(
+    ctx: &RunContext<'_>,
+    unit: &PlannedUnit,
+    s: &crate::suite::ReconstructionSpec,
+    device: &Device,
+) -> Result<MaeModel> {
+    let planned = ctx.plan.model(&unit.model)?;
+    let crate::model::ModelSource::Weights { path, .. } = &planned.source else {
+        bail!(
+            "model `{}` has random weights: there is no MAE decoder to reconstruct with",
+            unit.model
+        );
+    };
+    let (encoder, decoder) = match s.checkpoint.get(&unit.model) {
+        Some(rel) if rel.is_absolute() => (rel.clone(), None),
+        Some(rel) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let candidates: Vec<PathBuf> = std::iter::once(dir.join(rel))
+                .chain(dir.parent().map(|p| p.join(rel)))
+                .collect();
+            let found = candidates.iter().find(|c| c.exists()).with_context(|| {
+                format!(
+                    "model `{}`: the reconstruction checkpoint {} is missing (looked at {}); MAE's is \
+                     https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_base.pth",
+                    unit.model,
+                    rel.display(),
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            (found.clone(), Some(found.clone()))
+        }
+        None => (path.clone(), None),
+    };
+    MaeModel::load(
+        &unit.model,
+        planned.config.clone(),
+        planned.norm,
+        &encoder,
+        decoder.as_deref(),
+        s.decoder.clone(),
+        device,
+    )
+}
+
 /// Run one unit with `tokens` (the unit's model). Errors inside the experiment are errors; the caller
 /// decides whether to skip.
 pub fn run_unit(
@@ -396,6 +446,36 @@ pub fn run_unit(
                     experiments.push(r.experiment());
                 }
             }
+        }
+        ExperimentSpec::Reconstruction(s) => {
+            let mut cfg =
+                ReconstructionConfig::new(ctx.seg_source(s.dataset, &root, &s.protocol)?);
+            cfg.stats_split = s.stats_split.clone();
+            cfg.split = s.split.clone();
+            if let Some(t) = s.tiles {
+                cfg.tiles = t;
+            }
+            if !s.sweep.is_empty() {
+                cfg.sweep = s.sweep.clone();
+            }
+            if !s.modes.is_empty() {
+                cfg.modes = s.modes.clone();
+            }
+            if let Some(r) = s.mask_ratio {
+                cfg.mask_ratio = r;
+            }
+            if let Some(t) = s.figure_tiles {
+                cfg.figure_tiles = t;
+            }
+            cfg.figure_n = s.figure_n;
+            cfg.seed = ctx.suite.seed;
+            cfg.batch = ctx.device_batch;
+            cfg.id = Some(id.clone());
+            cfg.images_dir = Some(ctx.out.join("maps"));
+            let model = reconstruction_model(ctx, unit, s, &tokens.device())?;
+            let r = reconstruction::run(&cfg, &model)?;
+            lines.extend(r.summary_lines());
+            experiments.extend(r.experiments());
         }
         ExperimentSpec::Propagation(s) => {
             let (dataset, data_root, split) = match s.dataset {

@@ -42,10 +42,13 @@ use crate::model::{Block, Lin, Norm, Vit};
 #[serde(deny_unknown_fields)]
 pub struct MaeDecoderConfig {
     /// `decoder_embed_dim` (512 in every official model).
+    #[serde(alias = "decoder_dim")]
     pub dim: usize,
     /// `decoder_depth` (8).
+    #[serde(alias = "decoder_depth")]
     pub depth: usize,
     /// `decoder_num_heads` (16).
+    #[serde(alias = "decoder_heads")]
     pub heads: usize,
     /// FFN width / `dim` (4).
     #[serde(default = "default_mlp_ratio")]
