@@ -895,7 +895,7 @@ fn reconstruction_cmd(a: &ReconstructionArgs) -> Result<()> {
     )?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let r = reconstruction::run(&cfg, &model)?;
+    let r = reconstruction::run(&cfg, &model, None)?;
     let mut info = a.run.backend.run_info();
     for (name, seconds) in [
         ("load_model", load_s),

@@ -231,6 +231,47 @@ pub fn decoder_config_of(path: &Path) -> Result<MaeDecoderConfig> {
     Ok(MaeDecoderConfig::official())
 }
 
+/// MAE's checkpoint with encoder and decoder (pixel targets), for the skip lines.
+pub const MAE_VISUALIZE_URL: &str =
+    "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_base.pth";
+
+/// The files of model `name`'s MAE with its decoder: `(encoder, decoder)`. With `checkpoint` (absolute,
+/// or relative to `weights_root` or `weights_root/original`) both come from that file; otherwise the
+/// model's own weights and [`find_decoder`]. `Err` is the one-line reason to skip (random weights, no
+/// decoder, a missing file).
+pub fn resolve_files(
+    name: &str,
+    source: &crate::model::ModelSource,
+    checkpoint: Option<&Path>,
+    weights_root: &Path,
+) -> std::result::Result<(PathBuf, PathBuf), String> {
+    let skip = |why: String| format!("reconstruction with `{name}` skipped: {why}");
+    if let Some(c) = checkpoint {
+        let candidates = [weights_root.join(c), weights_root.join("original").join(c)];
+        return match candidates.iter().find(|p| p.is_file()) {
+            Some(p) => Ok((p.clone(), p.clone())),
+            None => Err(skip(format!(
+                "its checkpoint {} is missing (looked in {} and {}/original; MAE's is {MAE_VISUALIZE_URL})",
+                c.display(),
+                weights_root.display(),
+                weights_root.display()
+            ))),
+        };
+    }
+    let crate::model::ModelSource::Weights { path, .. } = source else {
+        return Err(skip("random weights have no MAE decoder".into()));
+    };
+    match find_decoder(path) {
+        Ok(Some(d)) => Ok((path.clone(), d)),
+        Ok(None) => Err(skip(format!(
+            "no MAE decoder in {} nor a *_decoder.safetensors beside it (a pretraining checkpoint with \
+             its decoder, e.g. {MAE_VISUALIZE_URL}, named by the experiment's `checkpoint`)",
+            path.display()
+        ))),
+        Err(e) => Err(skip(e.to_string())),
+    }
+}
+
 impl MaeModel {
     /// Load the MAE `name` (architecture `config`) from `encoder_path`, its decoder from `decoder_path`
     /// (default [`find_decoder`]) with architecture `decoder` (default [`decoder_config_of`]).
@@ -304,6 +345,8 @@ pub struct ReconstructionResult {
     pub config: ReconstructionConfig,
     /// The decoder's architecture and target.
     pub decoder: MaeDecoderConfig,
+    /// File names of the encoder's and the decoder's checkpoints.
+    pub files: [String; 2],
     /// Statistics split.
     pub stats_split: String,
     /// Reconstructed split.
@@ -418,8 +461,14 @@ fn pixel_prediction(pred: Tensor<3>, target: Tensor<3>, norm_pix: bool) -> Tenso
     }
 }
 
-/// Run the reconstruction experiment with `model`.
-pub fn run(cfg: &ReconstructionConfig, model: &MaeModel) -> Result<ReconstructionResult> {
+/// Run the reconstruction experiment with `model`. `encoder_tokens`, when given, must be a token source
+/// of the same encoder (same weights): the statistics then come from it, through its feature cache (the
+/// variance analysis' tokens of the same split are reused); otherwise the encoder runs here.
+pub fn run(
+    cfg: &ReconstructionConfig,
+    model: &MaeModel,
+    encoder_tokens: Option<&dyn crate::encode::TokenSource>,
+) -> Result<ReconstructionResult> {
     cfg.validate()?;
     let t0 = Instant::now();
     let mae = &model.mae;
@@ -445,19 +494,34 @@ pub fn run(cfg: &ReconstructionConfig, model: &MaeModel) -> Result<Reconstructio
         .unwrap_or_else(|| cfg.source.default_test_split().to_string());
 
     // 1. Statistics of the unmasked encoder output over the statistics split.
-    let (stats_tiles, _) = split_tiles(&cfg.source, &stats_split, &spec, None)?;
-    let mut feats: Vec<f32> = Vec::new();
-    let mut progress = Progress::new(
-        format!("reconstruction statistics ({stats_split})"),
-        stats_tiles.len().div_ceil(cfg.batch),
-    );
-    for chunk in stats_tiles.chunks(cfg.batch) {
-        let out = mae
-            .encoder
-            .forward_layers(batch_tensor(chunk, side, &dev), &[depth])?;
-        feats.extend(host(out.layers[0].patches.clone())?);
-        progress.inc("");
-    }
+    let feats: Vec<f32> = match encoder_tokens {
+        Some(tokens) => {
+            if tokens.embed_dim() != d || tokens.depth() != depth || tokens.patch_size() != p {
+                bail!("the statistics' token source is not this MAE's encoder");
+            }
+            let (s, tag) = cfg.source.open(&stats_split)?;
+            let space = cfg.source.label_space()?;
+            let mut f =
+                crate::segmentation::extract(tokens, &s, &tag, &spec, &space, &[depth], None)?;
+            f.remove(&depth).map(|sf| sf.features).unwrap_or_default()
+        }
+        None => {
+            let (stats_tiles, _) = split_tiles(&cfg.source, &stats_split, &spec, None)?;
+            let mut feats = Vec::new();
+            let mut progress = Progress::new(
+                format!("reconstruction statistics ({stats_split})"),
+                stats_tiles.len().div_ceil(cfg.batch),
+            );
+            for chunk in stats_tiles.chunks(cfg.batch) {
+                let out = mae
+                    .encoder
+                    .forward_layers(batch_tensor(chunk, side, &dev), &[depth])?;
+                feats.extend(host(out.layers[0].patches.clone())?);
+                progress.inc("");
+            }
+            feats
+        }
+    };
     let stats_patches = feats.len() / d;
     let spectrum = variance_spectrum(MatRef::new(&feats, stats_patches, d)?)?;
     let mean: Vec<f32> = spectrum.stats.mean.iter().map(|&m| m as f32).collect();
@@ -605,6 +669,11 @@ pub fn run(cfg: &ReconstructionConfig, model: &MaeModel) -> Result<Reconstructio
         model: model.info.clone(),
         config: cfg.clone(),
         decoder: mae.decoder_config.clone(),
+        files: [&model.encoder_path, &model.decoder_path].map(|p| {
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }),
         stats_split,
         split,
         spec,
@@ -848,6 +917,8 @@ impl ReconstructionResult {
             "decoder".into(),
             serde_json::to_value(&self.decoder).unwrap_or_default(),
         );
+        p.insert("encoder_checkpoint".into(), self.files[0].clone().into());
+        p.insert("decoder_checkpoint".into(), self.files[1].clone().into());
         p.insert(
             "statistics".into(),
             "mean and population variance (ddof = 0) per dimension of the unmasked encoder output (last layer, after the final norm) over every patch of the statistics split".into(),

@@ -231,42 +231,19 @@ fn reconstruction_model(
     device: &Device,
 ) -> Result<MaeModel> {
     let planned = ctx.plan.model(&unit.model)?;
-    let crate::model::ModelSource::Weights { path, .. } = &planned.source else {
-        bail!(
-            "model `{}` has random weights: there is no MAE decoder to reconstruct with",
-            unit.model
-        );
-    };
-    let (encoder, decoder) = match s.checkpoint.get(&unit.model) {
-        Some(rel) if rel.is_absolute() => (rel.clone(), None),
-        Some(rel) => {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let candidates: Vec<PathBuf> = std::iter::once(dir.join(rel))
-                .chain(dir.parent().map(|p| p.join(rel)))
-                .collect();
-            let found = candidates.iter().find(|c| c.exists()).with_context(|| {
-                format!(
-                    "model `{}`: the reconstruction checkpoint {} is missing (looked at {}); MAE's is \
-                     https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_base.pth",
-                    unit.model,
-                    rel.display(),
-                    candidates
-                        .iter()
-                        .map(|c| c.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            (found.clone(), Some(found.clone()))
-        }
-        None => (path.clone(), None),
-    };
+    let (encoder, decoder) = reconstruction::resolve_files(
+        &unit.model,
+        &planned.source,
+        s.checkpoint.get(&unit.model).map(PathBuf::as_path),
+        &ctx.plan.weights_root,
+    )
+    .map_err(EvalError::Msg)?;
     MaeModel::load(
         &unit.model,
         planned.config.clone(),
         planned.norm,
         &encoder,
-        decoder.as_deref(),
+        Some(&decoder),
         s.decoder.clone(),
         device,
     )
@@ -473,7 +450,10 @@ pub fn run_unit(
             cfg.id = Some(id.clone());
             cfg.images_dir = Some(ctx.out.join("maps"));
             let model = reconstruction_model(ctx, unit, s, &tokens.device())?;
-            let r = reconstruction::run(&cfg, &model)?;
+            // The unit's own weights: the statistics come through its token source (and cache).
+            let own = matches!(&ctx.plan.model(&unit.model)?.source,
+                crate::model::ModelSource::Weights { path, .. } if *path == model.encoder_path);
+            let r = reconstruction::run(&cfg, &model, own.then_some(tokens))?;
             lines.extend(r.summary_lines());
             experiments.extend(r.experiments());
         }

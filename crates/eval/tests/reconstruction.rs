@@ -11,7 +11,7 @@
 
 use patchlens_data::{cut_tiles, model_input};
 use patchlens_eval::reconstruction::{self, MaeModel, ReconstructionConfig, ReplaceMode, keys};
-use patchlens_eval::{InputNorm, SegSource};
+use patchlens_eval::{InputNorm, ModelSource, ModelSpec, ModelTokens, SegSource};
 use patchlens_image::to_chw;
 use patchlens_report::ExperimentKind;
 use patchlens_vit::mae::{MaeMask, masked_mean, patch_errors, patchify};
@@ -78,7 +78,7 @@ fn reconstruction_sweep_on_the_tiny_mae() {
     cfg.figure_tiles = 1;
     cfg.id = Some("r1".into());
     cfg.images_dir = Some(tmp.path().join("maps"));
-    let res = reconstruction::run(&cfg, &model).unwrap();
+    let res = reconstruction::run(&cfg, &model, None).unwrap();
     assert_eq!(res.sweep, vec![0, 10, d], "clamped to D");
     assert_eq!(res.tiles, 6);
     assert_eq!(res.masked_patches, 6 * 48, "75 % of 64 patches per tile");
@@ -197,6 +197,34 @@ fn reconstruction_sweep_on_the_tiny_mae() {
     assert!(e.curves.iter().all(|c| c.x == vec![0.0, 10.0, d as f64]));
     assert_eq!(res.summary_lines().len(), 1);
     println!("{}", res.summary_lines()[0]);
+
+    // The statistics through the encoder's token source (the runner's path for the unit's own weights)
+    // give the same points.
+    let spec = ModelSpec {
+        name: "tiny_mae".into(),
+        family: patchlens_vit::Family::Mae,
+        config: mae_ck.config.clone(),
+        norm: InputNorm::default(),
+        paper_model: None,
+    };
+    let backbone = spec
+        .load(
+            &ModelSource::Weights {
+                path: mae_ck.path.clone(),
+                part: None,
+            },
+            &dev,
+        )
+        .unwrap();
+    let tokens = ModelTokens::new(&backbone, None, 16);
+    cfg.images_dir = None;
+    let via_tokens = reconstruction::run(&cfg, &model, Some(&tokens)).unwrap();
+    assert_eq!(via_tokens.stats_patches, res.stats_patches);
+    assert_eq!(via_tokens.order[..10], res.order[..10]);
+    for (a, b) in via_tokens.points.iter().zip(&res.points) {
+        close(a.mae_loss, b.mae_loss, "statistics via the token source");
+    }
+    assert!(via_tokens.images.is_empty());
 }
 
 #[test]
