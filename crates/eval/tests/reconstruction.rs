@@ -251,3 +251,58 @@ fn a_model_without_decoder_is_an_error_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn decoder_files_are_resolved_or_the_unit_is_skipped_with_one_line() {
+    use reconstruction::resolve_files;
+    let pre = patchlens_testutil::fixture("pretrained");
+    let root = tempfile::tempdir().unwrap();
+    let weights = |p: &std::path::Path| ModelSource::Weights {
+        path: p.to_path_buf(),
+        part: None,
+    };
+    // The tiny MAE: its decoder beside it.
+    let enc = pre.join("mae_tiny.safetensors");
+    let (e, d) = resolve_files("tiny_mae", &weights(&enc), None, root.path()).unwrap();
+    assert_eq!(
+        (e, d),
+        (enc.clone(), pre.join("mae_tiny_decoder.safetensors"))
+    );
+    // A checkpoint with both halves (the mae_visualize layout), found under <root>/original.
+    std::fs::create_dir_all(root.path().join("original")).unwrap();
+    let vis = root.path().join("original").join("vis.pth");
+    std::fs::copy(
+        patchlens_testutil::fixture("vit").join("mae_recon_tiny.pth"),
+        &vis,
+    )
+    .unwrap();
+    let ck = std::path::Path::new("vis.pth");
+    let (e, d) = resolve_files("m", &weights(&enc), Some(ck), root.path()).unwrap();
+    assert_eq!((&e, &d), (&vis, &vis));
+    // Skip lines: one line each, naming the model and the reason.
+    let lines = [
+        resolve_files("r", &ModelSource::Random { seed: 0 }, None, root.path()).unwrap_err(),
+        resolve_files(
+            "m",
+            &weights(&enc),
+            Some("absent.pth".as_ref()),
+            root.path(),
+        )
+        .unwrap_err(),
+        resolve_files(
+            "d",
+            &weights(&pre.join("dino_tiny.safetensors")),
+            None,
+            root.path(),
+        )
+        .unwrap_err(),
+    ];
+    assert!(
+        lines[0].contains("`r`") && lines[0].contains("random weights"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("absent.pth") && lines[1].contains("mae_visualize_vit_base.pth"));
+    assert!(lines[2].contains("dino_tiny.safetensors"), "{}", lines[2]);
+    assert!(lines.iter().all(|l| !l.contains('\n')), "{lines:?}");
+}
