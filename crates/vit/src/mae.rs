@@ -617,8 +617,8 @@ mod tests {
         let p = patchify(img, 2);
         assert_eq!(p.dims(), [1, 2, 12]);
         let got = p.clone().into_data().try_to_vec::<f32>().unwrap();
-        // patch 1 (x 2..4), pixel (y 0, x 1), channel 2 → 200 + 0 + 3
-        assert_eq!(got[12 + (1 * 3 + 2)], 203.0);
+        // patch 1 (x 2..4), pixel (y 0, x 1) = pixel index 1, channel 2: offset 1·3 + 2 → 200 + 0 + 3
+        assert_eq!(got[12 + 3 + 2], 203.0);
         assert_eq!(got[..6], [0.0, 100.0, 200.0, 1.0, 101.0, 201.0]);
         let back = unpatchify(p, 2, 1, 2)
             .into_data()
