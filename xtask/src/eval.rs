@@ -38,6 +38,8 @@ pub enum EvalCmd {
     Identification(IdentificationArgs),
     /// BDD100K-style object association across frames.
     Tracking(TrackingArgs),
+    /// MAE reconstruction with the top-N variance dimensions replaced before the decoder.
+    Reconstruction(ReconstructionArgs),
 }
 
 /// Dispatch.
@@ -49,6 +51,7 @@ pub fn run(cmd: &EvalCmd) -> Result<()> {
         EvalCmd::Propagation(a) => propagation_cmd(a),
         EvalCmd::Identification(a) => identification_cmd(a),
         EvalCmd::Tracking(a) => tracking_cmd(a),
+        EvalCmd::Reconstruction(a) => reconstruction_cmd(a),
     }
 }
 
@@ -809,4 +812,114 @@ fn tracking_cmd(a: &TrackingArgs) -> Result<()> {
         let r = tracking::run(&cfg, t)?;
         Ok((vec![r.experiment()], vec![r.summary_line()]))
     })
+}
+
+/// Arguments of `eval reconstruction`.
+#[derive(Args, Debug)]
+pub struct ReconstructionArgs {
+    /// The MAE (`--weights`: its checkpoint; encoder, and decoder unless `--decoder`).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Backend, batch size.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Dataset; --train-split: the mean/variance statistics; --test-split: the tiles reconstructed.
+    #[command(flatten)]
+    pub data: SegDataArgs,
+    /// Decoder checkpoint (default: the weights file, else `<stem>_decoder.safetensors` beside it).
+    #[arg(long)]
+    pub decoder: Option<PathBuf>,
+    /// Decoder architecture DIMxDEPTHxHEADS (default: the decoder file's metadata, else 512x8x16).
+    #[arg(long)]
+    pub decoder_arch: Option<String>,
+    /// Whether the decoder predicts per-patch normalised pixels (default: metadata, else false).
+    #[arg(long)]
+    pub norm_pix_loss: Option<bool>,
+    /// Numbers of replaced dimensions (comma-separated; 0 = plain reconstruction).
+    #[arg(long, value_delimiter = ',', default_values_t = patchlens_probe::variance::CITYSCAPES_REMOVAL_SWEEP.to_vec())]
+    pub sweep: Vec<usize>,
+    /// Modes (comma-separated: mean, zero, random-zero).
+    #[arg(long, value_delimiter = ',', default_value = "mean,zero,random-zero")]
+    pub modes: Vec<String>,
+    /// Tiles reconstructed (the first of the split).
+    #[arg(long, default_value_t = 64)]
+    pub tiles: usize,
+    /// Seed of the masks and of the control's dimensions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// N of the figure's replacement panels (default: the largest N of the sweep up to D / 4).
+    #[arg(long)]
+    pub figure_n: Option<usize>,
+    /// results.json to write (the figure's PNGs beside it).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn reconstruction_cmd(a: &ReconstructionArgs) -> Result<()> {
+    use patchlens_eval::reconstruction::{self, MaeModel, ReconstructionConfig};
+    let mut cfg = ReconstructionConfig::new(a.data.source()?);
+    cfg.stats_split = a.data.train_split.clone();
+    cfg.split = a.data.test_split.clone();
+    cfg.sweep = a.sweep.clone();
+    cfg.modes = a
+        .modes
+        .iter()
+        .map(|m| serde_json::from_value(m.replace('-', "_").into()))
+        .collect::<Result<_, _>>()
+        .context("--modes: mean, zero, random-zero")?;
+    (cfg.tiles, cfg.seed, cfg.figure_n) = (a.tiles, a.seed, a.figure_n);
+    cfg.batch = a.run.device_batch;
+    cfg.id = Some("reconstruction".into());
+    cfg.images_dir = Some(out_dir(&a.out));
+    let decoder = match (&a.decoder_arch, a.norm_pix_loss) {
+        (None, None) => None,
+        (arch, npl) => {
+            let mut d = patchlens_vit::mae::MaeDecoderConfig::official();
+            if let Some(s) = arch {
+                let v: Vec<usize> = s.split('x').map(str::parse).collect::<Result<_, _>>()?;
+                let [dim, depth, heads] = v[..] else {
+                    bail!("--decoder-arch `{s}`: expected DIMxDEPTHxHEADS")
+                };
+                (d.dim, d.depth, d.heads) = (dim, depth, heads);
+            }
+            d.norm_pix_loss = npl.unwrap_or(false);
+            Some(d)
+        }
+    };
+    let patchlens_eval::ModelSource::Weights { path, .. } = a.model.source()? else {
+        bail!("reconstruction needs --weights (an MAE checkpoint; random weights have no decoder)");
+    };
+    let spec = a.model.spec()?;
+    let t0 = Instant::now();
+    let device = a.run.backend.device()?;
+    let model = MaeModel::load(
+        &spec.name,
+        spec.config,
+        spec.norm,
+        &path,
+        a.decoder.as_deref(),
+        decoder,
+        &device,
+    )?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let r = reconstruction::run(&cfg, &model, None)?;
+    let mut info = a.run.backend.run_info();
+    for (name, seconds) in [
+        ("load_model", load_s),
+        ("reconstruction", t1.elapsed().as_secs_f64()),
+    ] {
+        info.stages.push(StageTiming {
+            name: name.into(),
+            seconds,
+        });
+    }
+    info.extra
+        .insert("weights".into(), a.model.weights_label().into());
+    info.update_peak_memory();
+    write_results(&a.out, info, r.experiments())?;
+    for l in r.summary_lines() {
+        println!("{l} -> {}", a.out.display());
+    }
+    Ok(())
 }

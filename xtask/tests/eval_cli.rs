@@ -296,3 +296,64 @@ fn bad_arguments_are_clear_errors() {
         "{err}"
     );
 }
+
+/// `eval reconstruction` on the shipped tiny MAE and its decoder (found beside it): the documented
+/// metric keys in results.json, the figure's PNGs next to it, and the decoder options' errors.
+#[test]
+fn reconstruction_on_the_tiny_mae() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_file = dir.path().join("models.toml");
+    std::fs::write(
+        &model_file,
+        "[model.tiny_mae]\nfamily = \"mae\"\nconfig = { patch_size = 8, embed_dim = 192, depth = 5, \
+         num_heads = 3, mlp_hidden = 768, img_size = 64, pos_interp = \"size_bicubic\" }\n",
+    )
+    .unwrap();
+    let weights = patchlens_testutil::fixture("pretrained/mae_tiny.safetensors");
+    let out = dir.path().join("rec/results.json");
+    let data = dir.path().join("data");
+    let base = [
+        "eval",
+        "reconstruction",
+        "--model",
+        "tiny_mae",
+        "--model-file",
+        model_file.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--dataset",
+        "synthetic",
+        "--data-root",
+        data.to_str().unwrap(),
+        "--train-split",
+        "train1",
+        "--test-split",
+        "test1",
+        "--tiles",
+        "4",
+        "--sweep",
+        "0,20",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let e = run_ok(&base);
+    let m = e["metrics"].as_object().unwrap();
+    for k in [
+        "mae_loss/plain",
+        "pixel_mse/plain",
+        "mae_loss/mean/n20",
+        "pixel_mse/random_zero/n20",
+    ] {
+        assert!(m[k].as_f64().unwrap() > 0.0, "{k}: {m:?}");
+    }
+    assert_eq!(
+        e["protocol"]["decoder"]["norm_pix_loss"], true,
+        "from the decoder file's metadata"
+    );
+    let png = e["images"][0]["source"]["path"].as_str().unwrap();
+    assert!(out.parent().unwrap().join(png).exists(), "{png}");
+    let mut bad = base.to_vec();
+    bad.extend(["--decoder-arch", "128x2"]);
+    let (ok, _, stderr) = xtask(&bad);
+    assert!(!ok && stderr.contains("DIMxDEPTHxHEADS"), "{stderr}");
+}

@@ -201,6 +201,31 @@ pub fn estimate(
                 + knn_gflop(tiles * ppt, tiles * ppt, d) * (transforms * runs) as f64;
             cost.memory_bytes = 2 * tiles * ppt * (d * 4) as u64;
         }
+        ExperimentSpec::Reconstruction(s) => {
+            if let Some(src) = seg(s.dataset) {
+                let (per_image, side) = tiling(&src);
+                let stats = s
+                    .stats_split
+                    .clone()
+                    .unwrap_or_else(|| src.default_train_split().to_string());
+                let stats_tiles = split_size(&src, &stats).unwrap_or(72) * per_image;
+                let tiles = s.tiles.unwrap_or(64) as u64;
+                let sweep = if s.sweep.is_empty() {
+                    11
+                } else {
+                    s.sweep.len()
+                } as u64;
+                let modes = s.modes.len().max(3) as u64;
+                // Statistics: whole forwards; then per tile one masked encoder pass (a quarter of the
+                // tokens) and 1 + modes × sweep decoder passes (about a third of a forward each).
+                let fwd = forward_gflop(config, side, side);
+                cost.tiles = stats_tiles + tiles;
+                cost.gflop = fwd * stats_tiles as f64
+                    + fwd * tiles as f64 * (0.25 + (1 + modes * sweep) as f64 / 3.0);
+                let ppt = ((side / patch) * (side / patch)) as u64;
+                cost.memory_bytes = stats_tiles * ppt * (d * 4) as u64;
+            }
+        }
         ExperimentSpec::Tracking(s) => {
             let videos = s.num_videos.unwrap_or(4) as u64;
             let frames = s.frames.unwrap_or(200) as u64;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Context, EvalError, Result, bail};
 use crate::layers::resolve_layers;
 use crate::model::{ModelRegistry, ModelSource, ModelSpec, config_with};
-use crate::suite::{ExperimentDef, Suite};
+use crate::suite::{ExperimentDef, ExperimentSpec, Suite};
 
 /// Version of the plan format.
 pub const PLAN_VERSION: u32 = 1;
@@ -574,6 +574,17 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Plan> {
         for (id, def, root) in &runnable {
             let named = def.common.models.contains(&m.name);
             if !def.includes(&m.name) || (extras.contains(&m.name) && !named) {
+                continue;
+            }
+            if let ExperimentSpec::Reconstruction(r) = &def.spec
+                && let Err(line) = crate::reconstruction::resolve_files(
+                    &m.name,
+                    &m.source,
+                    r.checkpoint.get(&m.name).map(PathBuf::as_path),
+                    &opts.weights_root,
+                )
+            {
+                skipped.push(format!("{id}: {line}"));
                 continue;
             }
             let layers = unit_layers(def, &m.name, m.config.depth, id)?;

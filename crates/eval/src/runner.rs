@@ -29,6 +29,7 @@ use crate::layers::LayerSel;
 use crate::model::Backbone;
 use crate::plan::{Plan, PlannedModel, PlannedUnit, data_dir};
 use crate::propagation::{self, DavisDataset, PropagationEvalConfig};
+use crate::reconstruction::{self, MaeModel, ReconstructionConfig};
 use crate::segmentation::{
     self, Bootstrap, LinearSettings, ProbeKind, SegSource, SegmentationConfig,
 };
@@ -222,6 +223,32 @@ pub fn model_tokens<'m>(ctx: &'m RunContext<'_>, model: &'m Backbone) -> ModelTo
 /// Memory for the in-process reuse of a model's tokens across its units.
 pub const MEMO_BUDGET_BYTES: usize = 2 << 30;
 
+/// The unit's MAE with its decoder (see [`crate::suite::ReconstructionSpec`]).
+fn reconstruction_model(
+    ctx: &RunContext<'_>,
+    unit: &PlannedUnit,
+    s: &crate::suite::ReconstructionSpec,
+    device: &Device,
+) -> Result<MaeModel> {
+    let planned = ctx.plan.model(&unit.model)?;
+    let (encoder, decoder) = reconstruction::resolve_files(
+        &unit.model,
+        &planned.source,
+        s.checkpoint.get(&unit.model).map(PathBuf::as_path),
+        &ctx.plan.weights_root,
+    )
+    .map_err(EvalError::Msg)?;
+    MaeModel::load(
+        &unit.model,
+        planned.config.clone(),
+        planned.norm,
+        &encoder,
+        Some(&decoder),
+        s.decoder.clone(),
+        device,
+    )
+}
+
 /// Run one unit with `tokens` (the unit's model). Errors inside the experiment are errors; the caller
 /// decides whether to skip.
 pub fn run_unit(
@@ -400,6 +427,39 @@ pub fn run_unit(
                     experiments.push(r.experiment());
                 }
             }
+        }
+        ExperimentSpec::Reconstruction(s) => {
+            let mut cfg =
+                ReconstructionConfig::new(ctx.seg_source(s.dataset, &root, &s.protocol)?);
+            cfg.stats_split = s.stats_split.clone();
+            cfg.split = s.split.clone();
+            if let Some(t) = s.tiles {
+                cfg.tiles = t;
+            }
+            if !s.sweep.is_empty() {
+                cfg.sweep = s.sweep.clone();
+            }
+            if !s.modes.is_empty() {
+                cfg.modes = s.modes.clone();
+            }
+            if let Some(r) = s.mask_ratio {
+                cfg.mask_ratio = r;
+            }
+            if let Some(t) = s.figure_tiles {
+                cfg.figure_tiles = t;
+            }
+            cfg.figure_n = s.figure_n;
+            cfg.seed = ctx.suite.seed;
+            cfg.batch = ctx.device_batch;
+            cfg.id = Some(id.clone());
+            cfg.images_dir = Some(ctx.out.join("maps"));
+            let model = reconstruction_model(ctx, unit, s, &tokens.device())?;
+            // The unit's own weights: the statistics come through its token source (and cache).
+            let own = matches!(&ctx.plan.model(&unit.model)?.source,
+                crate::model::ModelSource::Weights { path, .. } if *path == model.encoder_path);
+            let r = reconstruction::run(&cfg, &model, own.then_some(tokens))?;
+            lines.extend(r.summary_lines());
+            experiments.extend(r.experiments());
         }
         ExperimentSpec::Propagation(s) => {
             let (dataset, data_root, split) = match s.dataset {

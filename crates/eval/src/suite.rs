@@ -19,7 +19,7 @@
 //!
 //! [experiments.ID]                     # one table per experiment; `kind` picks its fields
 //! kind = "segmentation"                # segmentation | layer_sweep | degradation | variance |
-//! dataset = "cityscapes"               #   identification | tracking | propagation
+//! dataset = "cityscapes"               #   identification | tracking | propagation | reconstruction
 //! ```
 //!
 //! Every experiment has the common fields of [`Common`] (title, enabled, models, layers, extra_layers,
@@ -306,6 +306,52 @@ pub struct VarianceSpec {
     pub linear_epochs: Option<usize>,
 }
 
+/// MAE reconstruction with the top-N variance dimensions replaced before the decoder (protocol §6.2).
+/// Needs an MAE with its decoder: the model's checkpoint when it holds `decoder_*` keys, else
+/// `<stem>_decoder.safetensors` beside it, else the file `checkpoint` names for the model (encoder
+/// **and** decoder then come from that file); without one the unit is skipped with one line.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconstructionSpec {
+    /// Dataset.
+    pub dataset: SegDataset,
+    /// Folder datasets: the tiling protocol.
+    #[serde(default)]
+    pub protocol: Option<patchlens_data::folder::FolderProtocol>,
+    /// Split of the mean / variance statistics (default: the dataset's train split).
+    #[serde(default)]
+    pub stats_split: Option<String>,
+    /// Split whose tiles are reconstructed (default: the dataset's test split).
+    #[serde(default)]
+    pub split: Option<String>,
+    /// Tiles reconstructed (default 64).
+    #[serde(default)]
+    pub tiles: Option<usize>,
+    /// N values (default the study's Cityscapes removal sweep; clamped to D).
+    #[serde(default)]
+    pub sweep: Vec<usize>,
+    /// Modes (`mean`, `zero`, `random_zero`; default all).
+    #[serde(default)]
+    pub modes: Vec<crate::reconstruction::ReplaceMode>,
+    /// Mask ratio (default 0.75).
+    #[serde(default)]
+    pub mask_ratio: Option<f64>,
+    /// Tiles in the figure (default 2).
+    #[serde(default)]
+    pub figure_tiles: Option<usize>,
+    /// N of the figure's replacement panels.
+    #[serde(default)]
+    pub figure_n: Option<usize>,
+    /// Per model: the pretraining checkpoint with encoder and decoder (e.g.
+    /// `mae_visualize_vit_base.pth`), relative to the folder of the model's weights (or its parent).
+    #[serde(default)]
+    pub checkpoint: BTreeMap<String, PathBuf>,
+    /// The decoder's architecture and target (default: the decoder file's `patchlens.decoder` metadata,
+    /// else MAE's `dec512d8b` with pixel targets, as the `mae_visualize_*` checkpoints).
+    #[serde(default)]
+    pub decoder: Option<patchlens_vit::mae::MaeDecoderConfig>,
+}
+
 /// A dataset of identification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -431,6 +477,8 @@ pub enum ExperimentSpec {
     Tracking(TrackingSpec),
     /// Label propagation (DAVIS J&F).
     Propagation(PropagationSpec),
+    /// MAE reconstruction with high-variance dimensions replaced.
+    Reconstruction(ReconstructionSpec),
 }
 
 impl ExperimentSpec {
@@ -444,6 +492,7 @@ impl ExperimentSpec {
             ExperimentSpec::Identification(_) => "identification",
             ExperimentSpec::Tracking(_) => "tracking",
             ExperimentSpec::Propagation(_) => "propagation",
+            ExperimentSpec::Reconstruction(_) => "reconstruction",
         }
     }
 
@@ -453,6 +502,7 @@ impl ExperimentSpec {
             ExperimentSpec::Segmentation(s) | ExperimentSpec::LayerSweep(s) => s.dataset.name(),
             ExperimentSpec::Degradation(s) => s.dataset.name(),
             ExperimentSpec::Variance(s) => s.dataset.name(),
+            ExperimentSpec::Reconstruction(s) => s.dataset.name(),
             ExperimentSpec::Identification(s) => match s.dataset {
                 IdDatasetName::Fair1m => "fair1m",
                 IdDatasetName::Synthetic => "synthetic",
@@ -501,7 +551,7 @@ impl ExperimentDef {
             .map_err(|e: toml::de::Error| EvalError::msg(format!("{ctx}: {}", e.message())))?;
         if !table.contains_key("kind") {
             bail!(
-                "{ctx}: missing `kind` (segmentation, layer_sweep, degradation, variance, identification, tracking, propagation)"
+                "{ctx}: missing `kind` (segmentation, layer_sweep, degradation, variance, identification, tracking, propagation, reconstruction)"
             );
         }
         let spec: ExperimentSpec = toml::Value::Table(table)

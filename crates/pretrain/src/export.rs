@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | supervised | `sup_timm` | timm `VisionTransformer` state dict (`cls_token`, `pos_embed`, `patch_embed.proj.*`, `blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*`, `norm.*`) + `head.*` |
 //! | DINO | `dino` | the teacher backbone as a plain state dict (as `dino_vits16_pretrain.pth`), no head |
-//! | MAE | `mae` | `{"model": encoder}` (as `mae_pretrain_vit_base.pth`), stored fixed sin-cos `pos_embed` |
+//! | MAE | `mae` | `{"model": encoder}` (as `mae_pretrain_vit_base.pth`), stored fixed sin-cos `pos_embed`; the decoder in a sibling file [`mae_decoder_path`] as `{"model": decoder_*, mask_token}` (the decoder half of `mae_visualize_vit_base.pth`) |
 //! | SimMIM | `simmim` | `{"model": {encoder.*, decoder.0.*}}` with `encoder.mask_token`, `q_bias`/`v_bias`, `gamma_1`/`gamma_2`, `rel_pos_bias.relative_position_bias_table` + `relative_position_index` (int64) |
 //!
 //! Nested dictionaries are flattened with dots, as PyTorch names them. Linear weights are written
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PretrainError, Result, invalid};
 use crate::method::Method;
 use crate::objectives::dino::DinoNet;
-use crate::objectives::mae::MaeNet;
+use crate::objectives::mae::{MaeDecoder, MaeNet};
 use crate::objectives::simmim::SimmimNet;
 use crate::objectives::supervised::SupervisedNet;
 use crate::tensor::host;
@@ -309,6 +309,93 @@ pub fn checkpoint_tensors(net: &TrainedNet, cfg: &VitConfig) -> Result<Vec<Named
         }
     }
     Ok(t)
+}
+
+/// Where [`pretrain`](crate::train::pretrain) writes an MAE checkpoint's decoder: `<stem>_decoder.safetensors`
+/// beside the encoder file `out` (a separate file, so that the encoder file stays as it was and each
+/// file stays small).
+pub fn mae_decoder_path(out: &Path) -> std::path::PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "mae".into());
+    out.with_file_name(format!("{stem}_decoder.safetensors"))
+}
+
+/// The MAE decoder under the official names of `models_mae.py` (facebookresearch/mae), prefixed
+/// `model.` as in `mae_visualize_vit_base.pth`: `decoder_embed.*` `[Dd, D]`, `mask_token` `[1, 1, Dd]`,
+/// `decoder_pos_embed` `[1, 1 + G², Dd]`, `decoder_blocks.N.{norm1, attn.qkv, attn.proj, norm2,
+/// mlp.fc1, mlp.fc2}.*`, `decoder_norm.*`, `decoder_pred.*` `[p²·3, Dd]`.
+///
+/// The pretrainer predicts patch pixels in (channel, y, x) order; MAE's `patchify` orders them
+/// (y, x, channel), so the rows of `decoder_pred` are permuted to the official order (the loss, a mean
+/// over the pixels of a patch, is the same in both).
+pub fn mae_decoder_tensors(dec: &MaeDecoder, cfg: &VitConfig) -> Result<Vec<NamedTensor>> {
+    let p = cfg.patch_size;
+    let [_, dd] = dec.pos.val().dims();
+    let mut out = Vec::new();
+    linear_tensors(&dec.embed, "decoder_embed", &mut out)?;
+    out.push(NamedTensor::float(
+        "mask_token",
+        vec![1, 1, dd],
+        host(dec.mask_token.val(), "mask_token")?,
+    ));
+    let [t, _] = dec.pos.val().dims();
+    out.push(NamedTensor::float(
+        "decoder_pos_embed",
+        vec![1, t, dd],
+        host(dec.pos.val(), "decoder_pos_embed")?,
+    ));
+    for (i, blk) in dec.blocks.iter().enumerate() {
+        let b = format!("decoder_blocks.{i}");
+        for (n, nm) in [("norm1", &blk.norm1), ("norm2", &blk.norm2)] {
+            out.push(NamedTensor::float(
+                format!("{b}.{n}.weight"),
+                vec![dd],
+                host(nm.weight.val(), n)?,
+            ));
+            out.push(NamedTensor::float(
+                format!("{b}.{n}.bias"),
+                vec![dd],
+                host(nm.bias.val(), n)?,
+            ));
+        }
+        linear_tensors(&blk.qkv, &format!("{b}.attn.qkv"), &mut out)?;
+        linear_tensors(&blk.proj, &format!("{b}.attn.proj"), &mut out)?;
+        linear_tensors(&blk.fc1, &format!("{b}.mlp.fc1"), &mut out)?;
+        linear_tensors(&blk.fc2, &format!("{b}.mlp.fc2"), &mut out)?;
+    }
+    out.push(NamedTensor::float(
+        "decoder_norm.weight",
+        vec![dd],
+        host(dec.norm.weight.val(), "decoder_norm")?,
+    ));
+    out.push(NamedTensor::float(
+        "decoder_norm.bias",
+        vec![dd],
+        host(dec.norm.bias.val(), "decoder_norm")?,
+    ));
+    let mut pred = Vec::new();
+    linear_tensors(&dec.pred, "decoder_pred", &mut pred)?;
+    // official row (y·p + x)·3 + c  ←  pretrainer row (c·p + y)·p + x
+    let ours = |o: usize| {
+        let (yx, c) = (o / 3, o % 3);
+        c * p * p + yx
+    };
+    for mut t in pred {
+        let row = t.data.len() / (3 * p * p);
+        t.data = (0..3 * p * p)
+            .flat_map(|o| {
+                let r = ours(o);
+                t.data[r * row..(r + 1) * row].to_vec()
+            })
+            .collect();
+        out.push(t);
+    }
+    for x in &mut out {
+        x.name = format!("model.{}", x.name);
+    }
+    Ok(out)
 }
 
 /// Write `tensors` as a `.safetensors` file with string `metadata`.

@@ -19,7 +19,9 @@ use crate::data::{
     render_pool,
 };
 use crate::error::{PretrainError, Result, invalid, io_err};
-use crate::export::{ExportDtype, TrainedNet, export};
+use crate::export::{
+    ExportDtype, TrainedNet, export, mae_decoder_path, mae_decoder_tensors, write_safetensors,
+};
 use crate::init::{Init, init_vit_model};
 use crate::method::Method;
 use crate::objectives::dino::{
@@ -441,6 +443,28 @@ pub fn pretrain(opts: &PretrainOptions) -> Result<PretrainReport> {
             ("seed", opts.seed.to_string()),
         ],
     )?;
+    if let TrainedNet::Mae(n) = &net {
+        // The decoder beside the encoder (MAE reconstruction needs it; the encoder file is unchanged).
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        meta.insert("patchlens.method".to_string(), "mae_decoder".to_string());
+        meta.insert(
+            "patchlens.decoder".to_string(),
+            format!(
+                "{{\"decoder_dim\":{},\"decoder_depth\":{},\"decoder_heads\":{},\"norm_pix_loss\":{}}}",
+                preset.mae.decoder_dim,
+                preset.mae.decoder_depth,
+                preset.mae.decoder_heads,
+                preset.mae.norm_pix_loss
+            ),
+        );
+        write_safetensors(
+            &mae_decoder_path(&opts.out),
+            &mae_decoder_tensors(&n.decoder, &cfg)?,
+            opts.dtype,
+            meta,
+        )?;
+    }
     let tail = losses.len().min(20);
     let final_loss = losses[losses.len() - tail..].iter().sum::<f64>() / tail as f64;
     Ok(PretrainReport {

@@ -266,3 +266,99 @@ fn identical_exports_are_byte_identical_and_leave_no_temporary_file() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+#[test]
+fn mae_decoder_export_reads_back_through_the_official_mae_decoder() {
+    use patchlens_pretrain::export::{mae_decoder_path, mae_decoder_tensors, write_safetensors};
+    use patchlens_pretrain::objectives::mae::{MaeMask as TrainMask, random_mask};
+    use patchlens_vit::mae::{Mae, MaeDecoderConfig, MaeMask};
+    use rand::SeedableRng;
+
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = presets::micro()
+        .vit_config(Method::Mae)
+        .validated()
+        .unwrap();
+    let n = net(Method::Mae, &device);
+    let enc = dir.path().join("m.safetensors");
+    export(&n, &cfg, &enc, ExportDtype::F32, &[]).unwrap();
+    let dec_path = mae_decoder_path(&enc);
+    assert_eq!(dec_path, dir.path().join("m_decoder.safetensors"));
+    let TrainedNet::Mae(mae_net) = &n else {
+        unreachable!()
+    };
+    let tensors = mae_decoder_tensors(&mae_net.decoder, &cfg).unwrap();
+    write_safetensors(&dec_path, &tensors, ExportDtype::F32, Default::default()).unwrap();
+    let k = keys(&dec_path);
+    let p = cfg.patch_size;
+    assert_eq!(k["model.decoder_pred.weight"], vec![3 * p * p, 16]);
+    assert_eq!(k["model.mask_token"], vec![1, 1, 16]);
+    assert!(k.contains_key("model.decoder_blocks.0.attn.qkv.bias"));
+
+    let dcfg = MaeDecoderConfig {
+        dim: 16,
+        depth: 1,
+        heads: 2,
+        mlp_ratio: 4.0,
+        norm_pix_loss: true,
+    };
+    let mae = Mae::load(&enc, Some(&dec_path), cfg.clone(), dcfg, &device).unwrap();
+    let side = cfg.img_size;
+    let n_patches = (side / p) * (side / p);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let train_masks: Vec<TrainMask> = (0..2)
+        .map(|_| random_mask(&mut rng, n_patches, 0.75).unwrap())
+        .collect();
+    let masks: Vec<MaeMask> = train_masks
+        .iter()
+        .map(|m| MaeMask::from_keep(&m.keep, n_patches).unwrap())
+        .collect();
+    // Same mask and same positions of the kept patches (the removed ones may be ordered differently:
+    // their tokens are all the mask token).
+    for (a, b) in train_masks.iter().zip(&masks) {
+        assert_eq!(a.mask, b.mask);
+        for &j in &a.keep {
+            assert_eq!(a.restore[j], b.restore[j]);
+        }
+    }
+    let v: Vec<f32> = (0..2 * 3 * side * side)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let x = Tensor::<4>::from_data(TensorData::new(v, [2, 3, side, side]), &device);
+    // The pretrainer orders a patch's pixels (c, y, x); MAE's patchify (y, x, c).
+    let ours = mae_net
+        .predict(&cfg, x.clone(), &train_masks)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let official = mae
+        .decode(mae.encode(x.clone(), &masks).unwrap(), &masks)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let pp = 3 * p * p;
+    let mut diff = 0f32;
+    for (row, off) in ours.chunks(pp).zip(official.chunks(pp)) {
+        for c in 0..3 {
+            for yx in 0..p * p {
+                diff = diff.max((row[c * p * p + yx] - off[yx * 3 + c]).abs());
+            }
+        }
+    }
+    assert!(diff < 1e-5, "prediction max |Δ| {diff}");
+    let l_train: f32 = mae_net
+        .loss(&cfg, x.clone(), &train_masks, true)
+        .unwrap()
+        .into_scalar();
+    let pred = mae
+        .decode(mae.encode(x.clone(), &masks).unwrap(), &masks)
+        .unwrap();
+    let l_official = mae.loss(pred, x, &masks).unwrap();
+    assert!(
+        (l_train - l_official).abs() < 1e-5,
+        "{l_train} vs {l_official}"
+    );
+}

@@ -134,6 +134,8 @@ pub enum ExperimentKind {
     Retrieval,
     /// Tracking accuracy against the frame gap Δ.
     Tracking,
+    /// MAE reconstruction loss against the number of replaced high-variance dimensions.
+    Reconstruction,
     /// Anything else.
     Other,
 }
@@ -149,6 +151,7 @@ impl ExperimentKind {
             ExperimentKind::Degradation => "degradation",
             ExperimentKind::Retrieval => "retrieval",
             ExperimentKind::Tracking => "tracking",
+            ExperimentKind::Reconstruction => "MAE reconstruction",
             ExperimentKind::Other => "other",
         }
     }
@@ -163,6 +166,7 @@ impl ExperimentKind {
             | ExperimentKind::LayerSweep
             | ExperimentKind::VarianceRemoval
             | ExperimentKind::Tracking
+            | ExperimentKind::Reconstruction
             | ExperimentKind::Other => PlotKind::Line,
         }
     }

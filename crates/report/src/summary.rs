@@ -62,6 +62,7 @@ impl ExperimentKind {
                 exclude: "retrieval/",
             },
             ExperimentKind::Tracking => HeadlineRule::Metric("same_instance_mean"),
+            ExperimentKind::Reconstruction => HeadlineRule::Metric("mae_loss/plain"),
             ExperimentKind::Other => HeadlineRule::Metric("jf_mean"),
         }
     }

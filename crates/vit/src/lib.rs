@@ -14,6 +14,7 @@ pub mod error;
 mod forward;
 pub mod init;
 pub mod load;
+pub mod mae;
 pub mod model;
 pub mod posembed;
 pub mod zoo;

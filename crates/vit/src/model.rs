@@ -24,7 +24,8 @@ pub struct Norm {
 }
 
 impl Norm {
-    fn forward<const N: usize>(&self, x: Tensor<N>, eps: f64) -> Tensor<N> {
+    /// LayerNorm over the last dimension.
+    pub fn forward<const N: usize>(&self, x: Tensor<N>, eps: f64) -> Tensor<N> {
         layer_norm(x, self.weight.val(), Some(self.bias.val()), eps)
     }
 }
@@ -39,7 +40,8 @@ pub struct Lin {
 }
 
 impl Lin {
-    fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
+    /// `x · weight + bias` over the last dimension.
+    pub fn forward<const N: usize>(&self, x: Tensor<N>) -> Tensor<N> {
         linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 }
@@ -65,6 +67,56 @@ pub struct Block {
     pub ls2: Option<Param<Tensor<1>>>,
     /// Per-block relative position table `[(2G−1)²+3, heads]` (BEiT fine-tuned style).
     pub rel_table: Option<Param<Tensor<2>>>,
+}
+
+impl Block {
+    /// Pre-norm block on `x` `[B, T, D]` with `heads` attention heads, LayerNorm epsilon `eps`, FFN kind
+    /// `ffn` and an optional additive attention bias `[1, heads, T, T]` (relative positions).
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        heads: usize,
+        eps: f64,
+        ffn: Ffn,
+        bias: Option<Tensor<4>>,
+    ) -> Tensor<3> {
+        let blk = self;
+        let [b, n, d] = x.dims();
+        let hd = d / heads;
+        let y = blk.norm1.forward(x.clone(), eps);
+        let qkv = blk
+            .qkv
+            .forward(y)
+            .reshape([b, n, 3 * heads, hd])
+            .swap_dims(1, 2);
+        let q = qkv.clone().narrow(1, 0, heads);
+        let k = qkv.clone().narrow(1, heads, heads);
+        let v = qkv.narrow(1, 2 * heads, heads);
+        let bias = bias.map(|t| t.expand([b, heads, n, n]));
+        let o = attention(q, k, v, None, bias, AttentionModuleOptions::default());
+        let o = o.swap_dims(1, 2).reshape([b, n, d]);
+        let mut y = blk.proj.forward(o);
+        if let Some(ls) = &blk.ls1 {
+            y = y * ls.val().reshape([1, 1, d]);
+        }
+        let x = x + y;
+        let y = blk.norm2.forward(x.clone(), eps);
+        let y = match ffn {
+            Ffn::Mlp => activation::gelu(blk.fc1.forward(y)),
+            Ffn::Swiglu => {
+                let ab = blk.fc1.forward(y);
+                let hdim = ab.dims()[2] / 2;
+                let a = ab.clone().narrow(2, 0, hdim);
+                let bb = ab.narrow(2, hdim, hdim);
+                activation::silu(a) * bb
+            }
+        };
+        let mut y = blk.fc2.forward(y);
+        if let Some(ls) = &blk.ls2 {
+            y = y * ls.val().reshape([1, 1, d]);
+        }
+        x + y
+    }
 }
 
 /// The backbone parameters.
@@ -492,42 +544,7 @@ impl Vit {
 
     fn block_forward(&self, blk: &Block, x: Tensor<3>, bias: Option<Tensor<4>>) -> Tensor<3> {
         let c = &self.config;
-        let [b, n, d] = x.dims();
-        let heads = c.num_heads;
-        let hd = c.head_dim();
-        let y = blk.norm1.forward(x.clone(), c.ln_eps);
-        let qkv = blk
-            .qkv
-            .forward(y)
-            .reshape([b, n, 3 * heads, hd])
-            .swap_dims(1, 2);
-        let q = qkv.clone().narrow(1, 0, heads);
-        let k = qkv.clone().narrow(1, heads, heads);
-        let v = qkv.narrow(1, 2 * heads, heads);
-        let bias = bias.map(|t| t.expand([b, heads, n, n]));
-        let o = attention(q, k, v, None, bias, AttentionModuleOptions::default());
-        let o = o.swap_dims(1, 2).reshape([b, n, d]);
-        let mut y = blk.proj.forward(o);
-        if let Some(ls) = &blk.ls1 {
-            y = y * ls.val().reshape([1, 1, d]);
-        }
-        let x = x + y;
-        let y = blk.norm2.forward(x.clone(), c.ln_eps);
-        let y = match c.ffn {
-            Ffn::Mlp => activation::gelu(blk.fc1.forward(y)),
-            Ffn::Swiglu => {
-                let ab = blk.fc1.forward(y);
-                let hdim = ab.dims()[2] / 2;
-                let a = ab.clone().narrow(2, 0, hdim);
-                let bb = ab.narrow(2, hdim, hdim);
-                activation::silu(a) * bb
-            }
-        };
-        let mut y = blk.fc2.forward(y);
-        if let Some(ls) = &blk.ls2 {
-            y = y * ls.val().reshape([1, 1, d]);
-        }
-        x + y
+        blk.forward(x, c.num_heads, c.ln_eps, c.ffn, bias)
     }
 
     /// Split the tokens `[B, T, D]` of layer `layer` into CLS, registers and patches.

@@ -139,9 +139,19 @@ impl SegSource {
     /// The tiling protocol for `model` (the study's per dataset, by patch size; synthetic: see
     /// [`super::synthetic::tile_spec`]), with the model's input normalisation.
     pub fn tile_spec(&self, model: &dyn TokenSource) -> Result<TileSpec> {
-        let patch = model.patch_size();
+        self.tile_spec_for(model.patch_size(), model.native_size(), model.norm())
+    }
+
+    /// [`SegSource::tile_spec`] for a model of patch size `patch`, native input side `native` and input
+    /// normalisation `norm`.
+    pub fn tile_spec_for(
+        &self,
+        patch: usize,
+        native: usize,
+        norm: crate::model::InputNorm,
+    ) -> Result<TileSpec> {
         let mut spec = match self {
-            SegSource::Synthetic { .. } => super::synthetic::tile_spec(patch, model.native_size())?,
+            SegSource::Synthetic { .. } => super::synthetic::tile_spec(patch, native)?,
             SegSource::Folder { protocol, .. } => protocol.tile_spec(patch).with_context(|| {
                 format!("tiling protocol of the folder dataset for patch size {patch}")
             })?,
@@ -149,7 +159,6 @@ impl SegSource {
                 format!("tiling protocol of {} for patch size {patch}", other.name())
             })?,
         };
-        let norm = model.norm();
         spec.mean = norm.mean;
         spec.std = norm.std;
         Ok(spec)
