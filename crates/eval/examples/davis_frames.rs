@@ -26,12 +26,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use patchlens_eval::encode::TileFn;
-use patchlens_eval::model::InputNorm;
 use patchlens_eval::propagation::{self, DavisDataset, PropagationEvalConfig};
 use patchlens_eval::{
     FeatureDir, ImageFeatures, ImageRequest, ModelSource, ModelSpec, ModelTokens, TokenSource,
 };
-use patchlens_report::ModelInfo;
 use patchlens_vit::{Device, Family};
 
 /// A token source that hands out another's tokens and keeps a copy of each image's tokens (and of the
@@ -43,36 +41,7 @@ struct Recording<'a> {
 }
 
 impl TokenSource for Recording<'_> {
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn family(&self) -> Family {
-        self.inner.family()
-    }
-    fn patch_size(&self) -> usize {
-        self.inner.patch_size()
-    }
-    fn depth(&self) -> usize {
-        self.inner.depth()
-    }
-    fn embed_dim(&self) -> usize {
-        self.inner.embed_dim()
-    }
-    fn native_size(&self) -> usize {
-        self.inner.native_size()
-    }
-    fn norm(&self) -> InputNorm {
-        self.inner.norm()
-    }
-    fn paper_model(&self) -> Option<&str> {
-        self.inner.paper_model()
-    }
-    fn device(&self) -> Device {
-        self.inner.device()
-    }
+    patchlens_eval::forward_token_source_description!(inner);
     fn tokens(
         &self,
         image: &ImageRequest<'_>,

@@ -349,40 +349,49 @@ impl<'a> Memo<'a> {
     }
 }
 
+/// The [`TokenSource`] methods that describe the model, forwarded to the field `$inner` (a wrapper that
+/// changes only how tokens are produced: [`Memo`], or a recorder around any source).
+#[macro_export]
+macro_rules! forward_token_source_description {
+    ($inner:ident) => {
+        fn info(&self) -> $crate::__macro_support::ModelInfo {
+            self.$inner.info()
+        }
+        fn name(&self) -> &str {
+            self.$inner.name()
+        }
+        fn family(&self) -> $crate::__macro_support::Family {
+            self.$inner.family()
+        }
+        fn patch_size(&self) -> usize {
+            self.$inner.patch_size()
+        }
+        fn depth(&self) -> usize {
+            self.$inner.depth()
+        }
+        fn embed_dim(&self) -> usize {
+            self.$inner.embed_dim()
+        }
+        fn native_size(&self) -> usize {
+            self.$inner.native_size()
+        }
+        fn norm(&self) -> $crate::InputNorm {
+            self.$inner.norm()
+        }
+        fn paper_model(&self) -> Option<&str> {
+            self.$inner.paper_model()
+        }
+        fn device(&self) -> $crate::__macro_support::Device {
+            self.$inner.device()
+        }
+        fn batch_hint(&self) -> usize {
+            self.$inner.batch_hint()
+        }
+    };
+}
+
 impl TokenSource for Memo<'_> {
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn family(&self) -> Family {
-        self.inner.family()
-    }
-    fn patch_size(&self) -> usize {
-        self.inner.patch_size()
-    }
-    fn depth(&self) -> usize {
-        self.inner.depth()
-    }
-    fn embed_dim(&self) -> usize {
-        self.inner.embed_dim()
-    }
-    fn native_size(&self) -> usize {
-        self.inner.native_size()
-    }
-    fn norm(&self) -> InputNorm {
-        self.inner.norm()
-    }
-    fn paper_model(&self) -> Option<&str> {
-        self.inner.paper_model()
-    }
-    fn device(&self) -> Device {
-        self.inner.device()
-    }
-    fn batch_hint(&self) -> usize {
-        self.inner.batch_hint()
-    }
+    forward_token_source_description!(inner);
 
     fn tokens(
         &self,

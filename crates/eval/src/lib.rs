@@ -56,6 +56,13 @@ pub mod tracking;
 pub mod variance;
 pub mod weights;
 
+/// Paths the exported macros name (not a public API).
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use patchlens_report::ModelInfo;
+    pub use patchlens_vit::{Device, Family};
+}
+
 pub use degradation::DegradationConfig;
 pub use encode::{FeatureDir, ImageFeatures, ImageRequest, ModelTokens, TokenSource};
 pub use error::{EvalError, Result};
