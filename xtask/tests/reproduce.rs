@@ -135,6 +135,10 @@ train_split = "train3"
 test_split = "test2"
 sweep = [0, 4, 8]
 
+[experiments.a5_synthetic_spectrum_test]
+train_split = "test2"
+test_split = "test2"
+
 [experiments.c1_synthetic_identification]
 scenes = 2
 kinds = ["rotate", "blur"]
@@ -251,7 +255,7 @@ fn demo_suite_end_to_end_and_resume() {
     assert!(ok, "{stdout2}\n{stderr2}");
     assert_eq!(
         stdout2.matches("done in an earlier run").count(),
-        14,
+        16,
         "{stdout2}"
     );
     let r2 = results(&out);
