@@ -46,6 +46,10 @@ enabled = false
 enabled = false
 [experiments.a4_synthetic_variance]
 enabled = false
+[experiments.a5_synthetic_spectrum_test]
+enabled = false
+[experiments.a6_synthetic_mae_reconstruction]
+enabled = false
 [experiments.d1_synthetic_tracking]
 enabled = false
 [experiments.e1_synthetic_propagation]
