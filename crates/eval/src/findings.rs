@@ -134,7 +134,7 @@ fn collect(experiments: &[Experiment]) -> BTreeMap<String, ModelFigures> {
     for e in experiments {
         let removed = e
             .protocol
-            .get("removed_dimensions")
+            .get(id_keys::REMOVED_DIMENSIONS)
             .and_then(|v| v.as_array())
             .map_or(0, Vec::len);
         let key = if removed > 0 {

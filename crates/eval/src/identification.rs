@@ -774,7 +774,7 @@ impl IdentificationResult {
         );
         proto.insert("exclude_same_tile".into(), json!(cfg.exclude_same_tile));
         proto.insert("remove_top_variance".into(), json!(cfg.remove_top_variance));
-        proto.insert("removed_dimensions".into(), json!(self.removed));
+        proto.insert(keys::REMOVED_DIMENSIONS.into(), json!(self.removed));
         proto.insert(
             "missing_correspondence".into(),
             json!(format!("{:?}", cfg.missing)),
@@ -851,6 +851,9 @@ pub mod keys {
     pub fn count(label: &str, what: &str) -> String {
         format!("{label}/{what}")
     }
+
+    /// Protocol entry listing the top-variance dimensions removed before the search (empty when none).
+    pub const REMOVED_DIMENSIONS: &str = "removed_dimensions";
 
     /// The rate of a count: `<label>/<what>_rate`.
     pub fn rate(label: &str, what: &str) -> String {

@@ -486,7 +486,7 @@ fn top_dimension_set(e: &Experiment) -> Option<(usize, String, Vec<usize>, Optio
         // Identification with its top-variance dimensions removed (the study's FAIR1M "MAE-200"):
         // the variance of the original tiles' patches.
         ExperimentKind::Retrieval => {
-            let removed = dims(p.get("removed_dimensions")?)?;
+            let removed = dims(p.get(crate::identification::keys::REMOVED_DIMENSIONS)?)?;
             (!removed.is_empty())
                 .then(|| (layer, format!("{dataset}/original tiles"), removed, None))
         }

@@ -274,6 +274,8 @@ pub struct SegScores {
 pub struct SegRun {
     /// The probe.
     pub probe: ProbeKind,
+    /// The linear probe's configuration (`None` for k-NN).
+    pub linear: Option<patchlens_probe::linear::LinearProbeConfig>,
     /// Train split.
     pub train_split: String,
     /// Layer (1-based).
@@ -381,17 +383,15 @@ pub fn run(cfg: &SegmentationConfig, tokens: &dyn TokenSource) -> Result<Segment
                     Some((g, q)) => (g.view(), q.view()),
                     None => (train.view()?, test.view()?),
                 };
-                let (preds, mut record) = match probe {
-                    ProbeKind::Knn => {
+                let linear = probe.linear_config(&cfg.linear, n_classes, tokens.family());
+                let (preds, mut record) = match &linear {
+                    None => {
                         let p =
                             probe::knn_predict(g, &train.labels, q, n_classes, &cfg.knn, &device)?;
                         (p, serde_json::to_value(&cfg.knn)?)
                     }
-                    ProbeKind::Linear | ProbeKind::LinearStudy => {
-                        let lc = probe
-                            .linear_config(&cfg.linear, n_classes, tokens.family())
-                            .context("a linear probe has a linear configuration")?;
-                        probe::linear_predict(g, &train.labels, q, &test.labels, &lc, &device)?
+                    Some(lc) => {
+                        probe::linear_predict(g, &train.labels, q, &test.labels, lc, &device)?
                     }
                 };
                 drop(transformed);
@@ -410,6 +410,7 @@ pub fn run(cfg: &SegmentationConfig, tokens: &dyn TokenSource) -> Result<Segment
                 }
                 runs.push(SegRun {
                     probe,
+                    linear,
                     train_split: split.clone(),
                     layer,
                     scores,
@@ -817,11 +818,7 @@ impl SegmentationResult {
         let mut e = Experiment::new(name, ExperimentKind::Segmentation, self.model.clone());
         put_scores(&mut e, &r.scores);
         e.images = r.images.clone();
-        let linear: Option<patchlens_probe::linear::LinearProbeConfig> = r
-            .record
-            .get("config")
-            .and_then(|c| serde_json::from_value(c.clone()).ok());
-        let note = probe::recipe_note(&c.knn, linear.as_ref());
+        let note = probe::recipe_note(&c.knn, r.linear.as_ref());
         if let Some(pm) = self.paper_applies()
             && r.layer == 12
         {
