@@ -1,74 +1,44 @@
-//! Run-time backend choice: `--backend flex|wgpu|cuda` (wgpu/cuda need the cargo features of the same name).
+//! Run-time backend choice: `--backend flex|wgpu[:N]|cuda[:N]` and `--precision f32|f16|bf16` (parsed
+//! and opened by [`patchlens_vit::backend`]; wgpu/cuda need the cargo features of the same name).
 
-use anyhow::{Result, bail};
-use patchlens_vit::Device;
+use clap::Args;
+pub use patchlens_vit::{Backend, Precision};
+use patchlens_vit::{BackendKind, Device};
 
-/// Compute backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
-    /// burn-flex on the CPU (default; always built).
-    Flex,
-    /// wgpu (Vulkan/Metal/DX12); build with `--features wgpu`.
-    Wgpu,
-    /// CUDA; build with `--features cuda`.
-    Cuda,
+/// Where the backbone runs and in which precision.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct DeviceArgs {
+    /// Compute backend: flex (CPU), wgpu, wgpu:N, cuda, cuda:N (N: device index; wgpu / cuda need the
+    /// cargo features of the same name).
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+    /// Float precision of the backbone's forward pass (f16 / bf16 where the device computes in them;
+    /// tokens come back as f32 either way).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
 }
 
-impl Backend {
-    /// The burn device for this backend, or a clear error if it was not compiled in.
-    pub fn device(self) -> Result<Device> {
-        match self {
-            Backend::Flex => Ok(Device::flex()),
-            Backend::Wgpu => {
-                #[cfg(feature = "wgpu")]
-                {
-                    Ok(Device::wgpu(patchlens_vit::DeviceKind::DefaultDevice))
-                }
-                #[cfg(not(feature = "wgpu"))]
-                bail!(
-                    "this binary was built without the `wgpu` feature: run `cargo xtask --features wgpu ...` (e.g. `cargo run -p xtask --features wgpu -- ...`)"
-                )
-            }
-            Backend::Cuda => {
-                #[cfg(feature = "cuda")]
-                {
-                    Ok(Device::cuda(0))
-                }
-                #[cfg(not(feature = "cuda"))]
-                bail!(
-                    "this binary was built without the `cuda` feature: run `cargo run -p xtask --features cuda -- ...`"
-                )
-            }
-        }
+impl DeviceArgs {
+    /// Opens the device (one clear error when it is absent or not built in).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        Ok(self.backend.device()?)
     }
 
-    /// Name as written in results files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Flex => "flex",
-            Backend::Wgpu => "wgpu",
-            Backend::Cuda => "cuda",
-        }
-    }
-
-    /// Device as written in results files (`cpu` for flex).
-    pub fn device_name(self) -> &'static str {
-        match self {
-            Backend::Flex => "cpu",
-            other => other.name(),
-        }
-    }
-
-    /// Run metadata for results.json on this backend: git commit, date, backend, device, threads, and
-    /// the command line (`extra.command`).
-    pub fn run_info(self) -> patchlens_report::RunInfo {
+    /// Run metadata for results.json: git commit, date, backend, device, precision, threads, and the
+    /// command line (`extra.command`).
+    pub fn run_info(&self) -> patchlens_report::RunInfo {
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let device = match self.backend.kind {
+            BackendKind::Flex => "cpu".to_string(),
+            _ => self.backend.to_string(),
+        };
         let mut info = patchlens_report::RunInfo::collect(
             &repo,
-            self.name(),
-            self.device_name(),
+            self.backend.name(),
+            &device,
             rayon::current_num_threads(),
         );
+        info.precision = self.precision.to_string();
         info.extra.insert(
             "command".into(),
             std::env::args().collect::<Vec<_>>().join(" ").into(),

@@ -11,7 +11,7 @@ use patchlens_eval::{
 use patchlens_report::{Experiment, Results, RunInfo};
 use patchlens_store::FeatureStore;
 
-use crate::backend::Backend;
+use crate::backend::DeviceArgs;
 
 /// The model of a command: a zoo name or a model-file name, with official weights, random weights, or
 /// (where the command reads precomputed features) none.
@@ -91,9 +91,8 @@ impl ModelArgs {
 /// Where and how to run: backend, batch size, the feature cache, or precomputed features.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Compute backend (wgpu / cuda need the cargo features of the same name).
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
     /// Tiles per forward pass.
     #[arg(long, default_value_t = 16)]
     pub device_batch: usize,
@@ -159,8 +158,9 @@ impl Source {
                 paper_model: spec.paper_model.clone(),
             }));
         }
-        let device = run.backend.device()?;
-        let b = model.load(&device)?;
+        let device = run.dev.device()?;
+        let mut b = model.load(&device)?;
+        b.vit.set_precision(run.dev.precision)?;
         Ok(Source::Model(
             Box::new(b),
             run.open_store(out)?,

@@ -21,7 +21,7 @@ use patchlens_eval::{Backbone, ModelTokens};
 use patchlens_image::Interpolation;
 use patchlens_vit::{Tensor, TensorData};
 
-use crate::backend::Backend;
+use crate::backend::DeviceArgs;
 use crate::cli::ModelArgs;
 use crate::eval::SegDatasetArg;
 
@@ -65,9 +65,8 @@ pub struct EmbedArgs {
     /// Output: a safetensors file (--image / --input) or a folder (--input-dir / --dataset).
     #[arg(long)]
     pub out: PathBuf,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
     /// Tiles per forward pass (--dataset).
     #[arg(long, default_value_t = 16)]
     pub device_batch: usize,
@@ -146,12 +145,13 @@ fn embed_one(
 
 /// Run `embed`.
 pub fn run(args: &EmbedArgs) -> Result<()> {
-    let device = args.backend.device()?;
+    let device = args.dev.device()?;
     let mut spec = args.model.spec()?;
     if let Some(rule) = args.pos_interp {
         spec.config.pos_interp = rule;
     }
-    let model = spec.load(&args.model.source()?, &device)?;
+    let mut model = spec.load(&args.model.source()?, &device)?;
+    model.vit.set_precision(args.dev.precision)?;
     let cfg = model.config();
     let layers = if args.layers.is_empty() {
         vec![cfg.depth]
@@ -162,6 +162,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         ("model".to_string(), model.name.clone()),
         ("weights_sha256".to_string(), model.weights_sha256.clone()),
         ("weights".to_string(), model.weights.display().to_string()),
+        ("precision".to_string(), args.dev.precision.to_string()),
         ("checkpoint_prefix".to_string(), model.report.prefix.clone()),
         (
             "tensors_loaded".to_string(),

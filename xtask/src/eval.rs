@@ -360,7 +360,7 @@ fn run_and_write(
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let (exps, lines) = source.with(f)?;
-    let mut info = run.backend.run_info();
+    let mut info = run.dev.run_info();
     info.stages.push(StageTiming {
         name: "load_model".into(),
         seconds: load_s,
@@ -891,7 +891,7 @@ fn reconstruction_cmd(a: &ReconstructionArgs) -> Result<()> {
     };
     let spec = a.model.spec()?;
     let t0 = Instant::now();
-    let device = a.run.backend.device()?;
+    let device = a.run.dev.device()?;
     let model = MaeModel::load(
         &spec.name,
         spec.config,
@@ -904,7 +904,7 @@ fn reconstruction_cmd(a: &ReconstructionArgs) -> Result<()> {
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let r = reconstruction::run(&cfg, &model, None)?;
-    let mut info = a.run.backend.run_info();
+    let mut info = a.run.dev.run_info();
     for (name, seconds) in [
         ("load_model", load_s),
         ("reconstruction", t1.elapsed().as_secs_f64()),

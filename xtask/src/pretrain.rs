@@ -54,7 +54,7 @@ pub struct PretrainArgs {
     #[arg(long)]
     pub f16: bool,
     /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
+    #[arg(long, default_value = "flex")]
     pub backend: Backend,
     /// Loss log (default: `<out stem>.loss.jsonl` next to the checkpoint).
     #[arg(long)]

@@ -18,7 +18,7 @@ use clap::Args;
 use patchlens_eval::plan::{Plan, PlanOptions};
 use patchlens_eval::runner::{self, Event, RunContext};
 
-use crate::backend::Backend;
+use crate::backend::DeviceArgs;
 
 /// Which suite, models, data and weights (shared by `reproduce` and `slurm`).
 #[derive(Args, Debug, Clone)]
@@ -95,9 +95,8 @@ pub struct ReproduceArgs {
     /// Suite, models, data, weights, output.
     #[command(flatten)]
     pub suite: SuiteArgs,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    #[command(flatten)]
+    pub dev: DeviceArgs,
     /// Tiles per forward pass (default: the suite's).
     #[arg(long)]
     pub device_batch: Option<usize>,
@@ -159,9 +158,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let device = args.backend.device()?;
-    let info = args.backend.run_info();
-    let ctx = RunContext::new(
+    let device = args.dev.device()?;
+    let info = args.dev.run_info();
+    let mut ctx = RunContext::new(
         &plan,
         &out,
         &plan.data_root,
@@ -169,6 +168,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         args.device_batch,
         ran_on(&info),
     )?;
+    ctx.precision = args.dev.precision;
     let skipped = std::cell::RefCell::new(Vec::<String>::new());
     {
         let mut on = |ev: Event<'_>| print_event(ev, &mut skipped.borrow_mut());
@@ -230,9 +230,9 @@ fn unit(args: &ReproduceArgs, id: &str) -> Result<()> {
         .weights_root
         .clone()
         .unwrap_or(plan.weights_root.clone());
-    let device = args.backend.device()?;
-    let info = args.backend.run_info();
-    let ctx = RunContext::new(
+    let device = args.dev.device()?;
+    let info = args.dev.run_info();
+    let mut ctx = RunContext::new(
         &plan,
         &out,
         &data_root,
@@ -240,6 +240,7 @@ fn unit(args: &ReproduceArgs, id: &str) -> Result<()> {
         args.device_batch,
         ran_on(&info),
     )?;
+    ctx.precision = args.dev.precision;
     let (record, found) = runner::run_one(&ctx, unit, &device, Some(&weights_root))?;
     if found {
         println!(
@@ -265,7 +266,7 @@ fn unit(args: &ReproduceArgs, id: &str) -> Result<()> {
 fn merge(args: &ReproduceArgs) -> Result<()> {
     let (plan, out) = plan_dir(args)?;
     let merged = runner::merge(&plan, &out)?;
-    let mut info = args.backend.run_info();
+    let mut info = args.dev.run_info();
     info.extra.insert("merged".into(), true.into());
     let (html, found) = runner::write_outputs(&out, &plan, &merged, &info, &[])?;
     let mut by_time: Vec<&runner::UnitRecord> = merged.records.iter().collect();

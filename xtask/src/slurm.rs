@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use patchlens_eval::plan::Plan;
 
-use crate::backend::Backend;
+use crate::backend::DeviceArgs;
 use crate::reproduce::SuiteArgs;
 
 /// Arguments of `slurm`.
@@ -49,9 +49,9 @@ pub struct SlurmArgs {
     /// Time limit per task (`sbatch --time`, e.g. `4:00:00`); default: 3× the slowest unit's estimate.
     #[arg(long)]
     pub time: Option<String>,
-    /// Compute backend of the tasks.
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
+    /// Backend and precision of the tasks.
+    #[command(flatten)]
+    pub dev: DeviceArgs,
     /// Tiles per forward pass (default: the suite's).
     #[arg(long)]
     pub device_batch: Option<usize>,
@@ -135,12 +135,13 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         .collect();
     let name = format!("patchlens-{}", plan.suite_name);
     let mut unit_cmd = format!(
-        "{} reproduce --out {} --unit \"$UNIT\" --data-root {} --weights-root {} --backend {}",
+        "{} reproduce --out {} --unit \"$UNIT\" --data-root {} --weights-root {} --backend {} --precision {}",
         sh(&exe.display().to_string()),
         sh(&out.display().to_string()),
         sh(&data_root.display().to_string()),
         sh(&weights_root.display().to_string()),
-        args.backend.name()
+        args.dev.backend,
+        args.dev.precision
     );
     if let Some(b) = args.device_batch {
         let _ = write!(unit_cmd, " --device-batch {b}");

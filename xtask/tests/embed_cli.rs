@@ -1,5 +1,7 @@
 //! `cargo xtask embed` end to end: the real DINOv2-S/14 on the shared reference input reproduces the
-//! onnxruntime final-norm tokens; an image file goes through the exact normalisation.
+//! onnxruntime final-norm tokens (on flex, and with `--features wgpu` on the machine's Vulkan device too);
+//! an image file goes through the exact normalisation; bad arguments, backends and devices are clear
+//! errors.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,8 +61,33 @@ fn embed_input_reproduces_the_onnxruntime_reference() {
     let refs = read_all(&r);
     let input = tmp.path().join("input.safetensors");
     write_input(&input, &refs["input"].1, 224, 224);
-    let out = tmp.path().join("tokens.safetensors");
+    let mut backends = vec!["flex"];
+    if cfg!(feature = "wgpu")
+        && patchlens_testutil::required_device("a wgpu (Vulkan) device", || {
+            "wgpu"
+                .parse::<patchlens_vit::Backend>()
+                .and_then(|b| b.device())
+        })
+        .is_some()
+    {
+        backends.push("wgpu");
+    }
+    for backend in backends {
+        embed_matches_onnxruntime(&w, &input, &refs, backend, tmp.path());
+    }
+}
+
+fn embed_matches_onnxruntime(
+    w: &Path,
+    input: &Path,
+    refs: &std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>,
+    backend: &str,
+    tmp: &Path,
+) {
+    let out = tmp.join(format!("tokens-{backend}.safetensors"));
     embed(&[
+        "--backend",
+        backend,
         "--model",
         "dinov2_vits14",
         "--weights",
@@ -90,9 +117,10 @@ fn embed_input_reproduces_the_onnxruntime_reference() {
         .zip(&want[384..])
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
+    eprintln!("embed on {backend}: max |Δ| patches {err:.2e}, cls {err_cls:.2e} vs onnxruntime");
     assert!(
         err <= 1e-4 && err_cls <= 1e-4,
-        "max err patches {err}, cls {err_cls}"
+        "{backend}: max err patches {err}, cls {err_cls}"
     );
 }
 
@@ -188,6 +216,39 @@ fn bad_arguments_are_clear_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("unknown model `no_such_model`") && err.contains("dinov2_vits14"),
+        "{err}"
+    );
+    // A device index past the machine's devices, or a backend not built in: one line naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "embed",
+            "--backend",
+            "wgpu:9",
+            "--model",
+            "dinov2_vits14",
+            "--random-init",
+            "0",
+        ])
+        .args(["--image", "x.png", "--out"])
+        .arg(tmp.path().join("o.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backend `wgpu:9`"), "{err}");
+    assert!(
+        err.contains("built without the `wgpu` feature")
+            || err.contains("no wgpu device 9")
+            || err.contains("has no wgpu device"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["embed", "--precision", "fp8", "--model", "dinov2_vits14"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("unknown precision `fp8`: expected f32, f16 or bf16"),
         "{err}"
     );
 }

@@ -125,8 +125,14 @@ impl<'a> ModelTokens<'a> {
     }
 
     fn key(&self, image: &ImageRequest<'_>, layer: usize) -> ShardKey {
+        // Tokens of another precision are other tokens: f16 / bf16 runs cache under `<name>@<precision>`
+        // (f32 keeps the plain name, so existing caches stay valid).
+        let model_id = match self.model.vit.precision() {
+            patchlens_vit::Precision::F32 => self.model.name.clone(),
+            p => format!("{}@{p}", self.model.name),
+        };
         ShardKey::derive(&KeySpec {
-            model_id: self.model.name.clone(),
+            model_id,
             weights_sha256: self.model.weights_sha256.clone(),
             layer: layer as u32,
             preprocessing: image.preprocessing.to_string(),

@@ -656,7 +656,16 @@ fn evaluate_with(
         };
         let qm = MatRef::named("queries", &q, queries_pos.len(), dim)?;
         let nb: Neighbours = match &knn_device {
-            Some(dev) => patchlens_probe::knn::search_on_device(dev, gallery_m, qm, &search_cfg)?,
+            // The host budget sizes CPU tiles; a device gets the device path's own.
+            Some(dev) => patchlens_probe::knn::search_on_device(
+                dev,
+                gallery_m,
+                qm,
+                &SearchConfig {
+                    memory_budget_bytes: patchlens_probe::knn::DEFAULT_DEVICE_MEMORY_BUDGET,
+                    ..search_cfg.clone()
+                },
+            )?,
             None => patchlens_probe::knn::search(gallery_m, qm, &search_cfg)?,
         };
         let top1: Vec<usize> = (0..queries_pos.len())

@@ -17,7 +17,7 @@ use std::time::Instant;
 use patchlens_data::synthetic::transforms::TransformBenchConfig;
 use patchlens_report::{Experiment, Report, Results, RunInfo, StageTiming};
 use patchlens_store::FeatureStore;
-use patchlens_vit::Device;
+use patchlens_vit::{Device, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::degradation::{self, DegradationConfig};
@@ -103,6 +103,8 @@ pub struct RunContext<'a> {
     pub device_batch: usize,
     /// Where this process runs (recorded with every unit).
     pub ran_on: serde_json::Value,
+    /// Precision of the backbones' forward passes (default f32; set it after [`RunContext::new`]).
+    pub precision: Precision,
 }
 
 impl<'a> RunContext<'a> {
@@ -129,6 +131,7 @@ impl<'a> RunContext<'a> {
             data_root: data_root.to_path_buf(),
             store,
             ran_on,
+            precision: Precision::F32,
         })
     }
 
@@ -527,12 +530,13 @@ pub fn run_unit(
     })
 }
 
-/// Load a planned model onto `device` (its weights hash checked against the plan's). When the plan's
-/// weights file is not there (another machine mounts the weights elsewhere), the file of the same name is
-/// looked up in `weights_root`.
+/// Load a planned model onto `device` in `precision` (its weights hash checked against the plan's). When
+/// the plan's weights file is not there (another machine mounts the weights elsewhere), the file of the
+/// same name is looked up in `weights_root`.
 pub fn load_model(
     m: &PlannedModel,
     device: &Device,
+    precision: Precision,
     weights_root: Option<&Path>,
 ) -> Result<Backbone> {
     let mut source = m.source.clone();
@@ -554,7 +558,10 @@ pub fn load_model(
             ),
         }
     }
-    let b = m.spec().load(&source, device)?;
+    let mut b = m.spec().load(&source, device)?;
+    b.vit
+        .set_precision(precision)
+        .with_context(|| format!("model {}", m.name))?;
     if b.weights_sha256 != m.weights_sha256 {
         bail!(
             "model {}: the weights changed since the plan was made (sha256 {} now, {} in the plan); plan again",
@@ -577,7 +584,12 @@ pub fn run_one(
     if let Some(r) = load_record(&ctx.out, &unit.id)? {
         return Ok((r, true));
     }
-    let model = load_model(ctx.plan.model(&unit.model)?, device, weights_root)?;
+    let model = load_model(
+        ctx.plan.model(&unit.model)?,
+        device,
+        ctx.precision,
+        weights_root,
+    )?;
     let r = run_unit(ctx, unit, &model_tokens(ctx, &model))
         .with_context(|| format!("unit {}", unit.id))?;
     save_record(&ctx.out, &r)?;
@@ -611,7 +623,7 @@ pub fn run_all(
         let model = if todo.is_empty() {
             None
         } else {
-            match load_model(m, device, None) {
+            match load_model(m, device, ctx.precision, None) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     let line = format!(

@@ -8,6 +8,8 @@
 //! 3. features exported in the feature-folder layout and read back instead of the backbone give exactly
 //!    the backbone run's scores.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -203,23 +205,6 @@ fn camvid_as_a_folder_dataset_scores_like_the_camvid_reader() {
     assert_eq!(a.spec.tile_grid, b.spec.tile_grid);
 }
 
-/// A CamVid tree with the first `train` and `test` frames of `src` (symbolic links).
-fn camvid_subset(src: &Path, dest: &Path, train: usize, test: usize) {
-    for (dir, n) in [("train", train), ("test", test)] {
-        for d in [dir.to_string(), format!("{dir}annot")] {
-            std::fs::create_dir_all(dest.join(&d)).unwrap();
-            let mut files: Vec<_> = std::fs::read_dir(src.join(&d))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            files.sort();
-            for f in files.into_iter().take(n) {
-                std::os::unix::fs::symlink(&f, dest.join(&d).join(f.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-}
-
 #[test]
 fn precomputed_features_give_the_backbone_runs_scores() {
     let Some(w) = dinov2() else { return };
@@ -228,7 +213,7 @@ fn precomputed_features_give_the_backbone_runs_scores() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("camvid");
-    camvid_subset(&camvid, &root, 6, 3);
+    support::camvid_subset(&camvid, &root, 6, 3);
     let spec = ModelSpec::zoo("dinov2_vits14").unwrap();
     let model = spec
         .load(

@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn knn1_on_hand_points() {
-        let dev = Device::default();
+        let dev = Device::flex();
         // Reference: e_x (label 1), e_y (label 2). Queries near e_y, near e_x, and e_x exactly.
         let reference = [1.0f32, 0.0, 0.0, 1.0];
         let query = [0.6f32, 0.8, 0.8, 0.6, 1.0, 0.0];

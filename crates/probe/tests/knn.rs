@@ -241,7 +241,12 @@ fn blocked_matches_naive_on_random_data_for_many_block_sizes() {
             assert_agrees(&search(gm, qm, &c).unwrap(), &want, 1e-5);
         }
         // Device path with budgets that force several gallery chunks and query blocks.
-        for budget in [4 * (2 * d + 2), 4 * (20 * d + 100), 1 << 20] {
+        let lists = 12 * qm.rows() * k;
+        for budget in [
+            lists + 4 * (2 * d + 2) + 48 * k,
+            lists + 4 * (20 * d + 100) + 48 * k,
+            1 << 20,
+        ] {
             let c = SearchConfig {
                 k,
                 similarity: sim,
@@ -380,8 +385,59 @@ fn plans_respect_the_budget_at_cityscapes_scale() {
         // Everything the host path allocates: output (k = 1) + norms + tiles.
         let extra = nq * 8 + ng * 4 + p.working_bytes;
         assert!(extra <= gallery_bytes / 2 + budget);
-        let p = knn::plan_device(ng, nq, d, budget).unwrap();
+        let p = knn::plan_device(ng, nq, d, 1, budget).unwrap();
         assert!(p.working_bytes <= budget, "{p:?}");
         assert!(p.gallery_block >= 1 && p.query_block >= 1);
+    }
+}
+
+/// The first wgpu device of this machine (CI: lavapipe), or a skip line outside CI.
+#[cfg(feature = "wgpu")]
+fn wgpu() -> Option<burn::tensor::Device> {
+    patchlens_testutil::required_device("a wgpu (Vulkan) device", || {
+        burn::tensor::Device::enumerate(burn::tensor::DeviceType::Wgpu)
+            .to_vec()
+            .into_iter()
+            .next()
+            .ok_or("burn lists no wgpu adapter")
+    })
+}
+
+/// Issue #14: scores and top-k on a wgpu device give the host's neighbours on a seeded random problem
+/// (near-ties aside: the device GEMM sums in another order), with one gallery block and with budgets
+/// that force several gallery blocks (device-side merges) and query blocks.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_top_k_matches_the_host() {
+    let Some(gpu) = wgpu() else { return };
+    let (ng, nq, d) = (3000, 200, 48);
+    let gal = random(ng, d, 11);
+    let q = random(nq, d, 12);
+    let gm = MatRef::new(&gal, ng, d).unwrap();
+    let qm = MatRef::new(&q, nq, d).unwrap();
+    for sim in [Similarity::Dot, Similarity::Cosine, Similarity::NegL2] {
+        for k in [1, 5, 40] {
+            let want = search(gm, qm, &cfg(k, sim)).unwrap();
+            let lists = 12 * nq * k;
+            for budget in [
+                knn::DEFAULT_DEVICE_MEMORY_BUDGET,
+                lists + 4 * (700 * d + 64 * d + 2 * 64 * 700) + 48 * 64 * k,
+            ] {
+                let c = SearchConfig {
+                    k,
+                    similarity: sim,
+                    memory_budget_bytes: budget,
+                };
+                let p = knn::plan_device(ng, nq, d, k, budget).unwrap();
+                let got = search_on_device(&gpu, gm, qm, &c).unwrap();
+                assert_agrees(&got, &want, 1e-4);
+                eprintln!(
+                    "{sim:?} k={k}: {} gallery block(s) of {}, query blocks of {}: same neighbours",
+                    ng.div_ceil(p.gallery_block),
+                    p.gallery_block,
+                    p.query_block
+                );
+            }
+        }
     }
 }

@@ -414,6 +414,7 @@ impl<'a> Report<'a> {
             ("date", r.date.clone()),
             ("backend", r.backend.clone()),
             ("device", r.device.clone()),
+            ("precision", r.precision.clone()),
             ("threads", r.threads.to_string()),
             (
                 "peak memory",

@@ -92,6 +92,7 @@ impl RunInfo {
             date: utc_now_rfc3339(),
             backend: backend.into(),
             device: device.into(),
+            precision: "f32".into(),
             threads,
             stages: Vec::new(),
             peak_memory_bytes: peak_memory_bytes(),

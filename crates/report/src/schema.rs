@@ -84,6 +84,10 @@ pub struct RunInfo {
     pub backend: String,
     /// Device description (e.g. `"cpu"`, `"NVIDIA H100"`).
     pub device: String,
+    /// Float precision of the backbones' forward passes (`f32`, `f16`, `bf16`); files written before
+    /// the field existed were f32.
+    #[serde(default = "f32_name")]
+    pub precision: String,
     /// Worker threads used.
     pub threads: usize,
     /// Wall-clock time per stage, in run order.
@@ -94,6 +98,10 @@ pub struct RunInfo {
     /// Anything else worth recording (command line, hostname, ...).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn f32_name() -> String {
+    "f32".into()
 }
 
 /// Wall-clock time of one stage.

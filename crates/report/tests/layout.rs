@@ -53,6 +53,7 @@ fn results() -> Results {
         date: "2025-01-31T12:00:00Z".into(),
         backend: "cpu".into(),
         device: "cpu".into(),
+        precision: "f32".into(),
         threads: 1,
         stages: vec![],
         peak_memory_bytes: None,

@@ -19,6 +19,7 @@ fn run() -> RunInfo {
         date: "2025-01-31T12:00:00Z".into(),
         backend: "cpu".into(),
         device: "cpu <test & co>".into(),
+        precision: "f32".into(),
         threads: 2,
         stages: vec![StageTiming {
             name: "embed".into(),

@@ -9,6 +9,7 @@ fn sample() -> Results {
         date: "2025-01-31T12:00:00Z".into(),
         backend: "burn-flex".into(),
         device: "cpu".into(),
+        precision: "f32".into(),
         threads: 2,
         stages: vec![StageTiming {
             name: "embed".into(),

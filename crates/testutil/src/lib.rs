@@ -72,6 +72,26 @@ pub fn shared_asset(rel: &str) -> Option<PathBuf> {
     None
 }
 
+/// A compute device a test needs (e.g. the Vulkan adapter of the `wgpu` tests), opened by `open`. Returns
+/// `Some` when it opens; otherwise, like a missing [`shared_asset`], a failure under CI and elsewhere a
+/// printed `SKIP: ...` and `None`.
+pub fn required_device<T, E: std::fmt::Display>(
+    what: &str,
+    open: impl FnOnce() -> Result<T, E>,
+) -> Option<T> {
+    match open() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            let msg = format!("{what} cannot be opened: {e}");
+            if in_ci() {
+                panic!("{msg}; under CI=true a missing device is a failure");
+            }
+            eprintln!("SKIP: {msg}");
+            None
+        }
+    }
+}
+
 /// Like [`shared_asset`] for an optional external tool/python asset that only a fixture script makes:
 /// the path is inside the repository (`fixtures/...`). Missing committed fixtures are always a failure.
 pub fn fixture(rel: &str) -> PathBuf {

@@ -107,6 +107,9 @@ pub enum VitError {
         /// Comma-separated list of known names.
         known: String,
     },
+    /// A backend, device or precision that cannot be used (the message says which and what there is).
+    #[error("{0}")]
+    Backend(String),
     /// A configuration value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

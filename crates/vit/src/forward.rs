@@ -7,6 +7,7 @@
 
 use burn::tensor::Tensor;
 
+use crate::backend::Precision;
 use crate::cpu;
 use crate::error::{Result, VitError};
 use crate::model::{ForwardOutput, ForwardPath, Vit};
@@ -39,15 +40,16 @@ impl Vit {
             return Err(VitError::Layer { layer: bad, depth });
         }
         let path = self.forward_path();
-        if path != ForwardPath::Burn {
+        // The host path is f32 only; any other precision runs the burn path.
+        if path != ForwardPath::Burn && self.precision() == Precision::F32 {
             if let Some(res) = cpu::try_forward(self, x.clone(), &wanted, final_norm) {
                 return res;
             }
-            if path == ForwardPath::Host {
-                return Err(VitError::Config(
-                    "ForwardPath::Host needs the input and every parameter as untracked f32 tensors on the flex device".into(),
-                ));
-            }
+        }
+        if path == ForwardPath::Host {
+            return Err(VitError::Config(
+                "ForwardPath::Host needs the input and every parameter as untracked f32 tensors on the flex device, at precision f32".into(),
+            ));
         }
         self.forward_burn(x, &wanted, final_norm)
     }

@@ -7,6 +7,7 @@
 //! layers in one pass, where layer l = block l followed by the model's final norm (the study's
 //! definition), plus CLS and register tokens where the model has them.
 
+pub mod backend;
 pub mod checkpoint;
 pub mod config;
 mod cpu;
@@ -21,8 +22,7 @@ pub mod zoo;
 
 use std::path::Path;
 
-#[cfg(feature = "wgpu")]
-pub use burn::tensor::DeviceKind;
+pub use backend::{Backend, BackendKind, Precision};
 pub use burn::tensor::{Device, Tensor, TensorData};
 pub use config::{Family, Ffn, PosEmbedKind, PosInterp, QkvBias, RelPosBias, VitConfig};
 pub use error::{Result, VitError};

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::module::{attention, layer_norm, linear};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Tensor, TensorData, activation};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData, activation};
 
+use crate::backend::Precision;
 use crate::config::{Ffn, PosEmbedKind, QkvBias, RelPosBias, VitConfig};
 use crate::error::{Result, VitError};
 use crate::load::MappedCheckpoint;
@@ -184,6 +185,7 @@ pub struct Vit {
     pub config: VitConfig,
     device: Device,
     path: ForwardPath,
+    precision: Precision,
     pos_cache: Mutex<HashMap<(usize, usize), Tensor<3>>>,
     bias_cache: Mutex<HashMap<(usize, usize, usize), Tensor<4>>>,
 }
@@ -366,6 +368,7 @@ impl Vit {
             config,
             device,
             path: ForwardPath::Auto,
+            precision: Precision::F32,
             pos_cache: Mutex::new(HashMap::new()),
             bias_cache: Mutex::new(HashMap::new()),
         }
@@ -384,6 +387,65 @@ impl Vit {
     /// The forward implementation in use.
     pub fn forward_path(&self) -> ForwardPath {
         self.path
+    }
+
+    /// Run the forward pass in `precision`: the parameters are cast to its dtype (once, here), the input
+    /// and the position tables on the way in, and the tokens back to f32 on the way out. Accumulation,
+    /// norms and softmax run as the backend does them in that dtype. Anything but f32 takes the burn path
+    /// (the flex host path is f32 only).
+    ///
+    /// # Errors
+    /// [`VitError::Backend`] when the device does not compute in that dtype (wgpu has no bf16, for one).
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision == self.precision {
+            return Ok(());
+        }
+        if !precision.supported_on(&self.device) {
+            let have: Vec<&str> = Precision::ALL
+                .into_iter()
+                .filter(|p| p.supported_on(&self.device))
+                .map(Precision::name)
+                .collect();
+            return Err(VitError::Backend(format!(
+                "precision {precision} is not supported by device {:?} (it supports {})",
+                self.device,
+                have.join(", ")
+            )));
+        }
+        struct Cast(FloatDType);
+        impl ModuleMapper for Cast {
+            fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let dtype = self.0;
+                p.map(|t| t.cast(dtype))
+            }
+        }
+        // Cloning a module clones parameter handles, not their data.
+        self.model = self.model.clone().map(&mut Cast(precision.dtype()));
+        self.precision = precision;
+        self.pos_cache.lock().expect("cache lock").clear();
+        self.bias_cache.lock().expect("cache lock").clear();
+        Ok(())
+    }
+
+    /// The precision of the forward pass (see [`Vit::set_precision`]).
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// `t` in the forward pass's dtype (unchanged at f32).
+    pub(crate) fn to_compute<const N: usize>(&self, t: Tensor<N>) -> Tensor<N> {
+        match self.precision {
+            Precision::F32 => t,
+            p => t.cast(p.dtype()),
+        }
+    }
+
+    /// `t` back in f32 (unchanged at f32).
+    fn to_f32<const N: usize>(&self, t: Tensor<N>) -> Tensor<N> {
+        match self.precision {
+            Precision::F32 => t,
+            _ => t.cast(FloatDType::F32),
+        }
     }
 
     /// Patch-position embedding for a `rows × cols` grid, with the CLS position prepended when the model has
@@ -413,7 +475,8 @@ impl Vit {
                     .val();
                 let stored: Vec<f32> = stored
                     .into_data()
-                    .try_to_vec::<f32>()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
                     .map_err(|e| VitError::Config(format!("{e:?}")))?;
                 let m = c.native_grid();
                 // [m*m, D] -> [D, m, m]
@@ -444,11 +507,13 @@ impl Vit {
             }
             PosEmbedKind::None => unreachable!("handled above"),
         };
-        let t = Tensor::<2>::from_data(
-            TensorData::new(table, [prefix + rows * cols, d]),
-            &self.device,
-        )
-        .unsqueeze::<3>();
+        let t = self.to_compute(
+            Tensor::<2>::from_data(
+                TensorData::new(table, [prefix + rows * cols, d]),
+                &self.device,
+            )
+            .unsqueeze::<3>(),
+        );
         self.pos_cache
             .lock()
             .expect("cache lock")
@@ -474,7 +539,8 @@ impl Vit {
         let table: Vec<f32> = table
             .val()
             .into_data()
-            .try_to_vec::<f32>()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| VitError::Config(format!("{e:?}")))?;
         let table = posembed::resize_rel_table(&table, heads, m, rows, cols, c.rel_pos_interp).ok_or_else(|| {
             VitError::Config(format!("this model's relative-position window ({m}x{m}) cannot be resized to {rows}x{cols}"))
@@ -487,8 +553,10 @@ impl Vit {
                 bias[hh * t * t + pos] = table[ix * heads + hh];
             }
         }
-        let tensor = Tensor::<1>::from_data(TensorData::new(bias, [heads * t * t]), &self.device)
-            .reshape([1, heads, t, t]);
+        let tensor = self.to_compute(
+            Tensor::<1>::from_data(TensorData::new(bias, [heads * t * t]), &self.device)
+                .reshape([1, heads, t, t]),
+        );
         self.bias_cache
             .lock()
             .expect("cache lock")
@@ -578,7 +646,7 @@ impl Vit {
         final_norm: bool,
     ) -> Result<ForwardOutput> {
         let c = &self.config;
-        let (mut t, rows, cols) = self.embed(x)?;
+        let (mut t, rows, cols) = self.embed(self.to_compute(x))?;
         let last = wanted.last().copied().unwrap_or(0);
         let mut out = Vec::with_capacity(wanted.len());
         for (i, blk) in self.model.blocks.iter().enumerate().take(last) {
@@ -604,7 +672,7 @@ impl Vit {
                     (Some(n), true) => n.forward(t.clone(), c.ln_eps),
                     _ => t.clone(),
                 };
-                out.push(self.layer_tokens(layer, normed));
+                out.push(self.layer_tokens(layer, self.to_f32(normed)));
             }
         }
         Ok(ForwardOutput {

@@ -4,20 +4,10 @@
 
 mod common;
 
-use common::{max_abs_diff, read_refs};
-use patchlens_vit::{Device, Family, QkvBias, Tensor, TensorData, VitConfig, load_backbone};
-use serde_json::Value;
+use common::{config_from_manifest, manifest_cases, max_abs_diff, read_refs};
+use patchlens_vit::{Device, Family, Tensor, TensorData, load_backbone};
 
 const TOL: f32 = 1e-4;
-
-fn config_from_manifest(c: &Value) -> VitConfig {
-    let mut cfg: VitConfig =
-        serde_json::from_value(c.clone()).expect("manifest config deserialises");
-    if c["qv_bias_separate"].as_bool() == Some(true) {
-        cfg.qkv_bias = QkvBias::Qv;
-    }
-    cfg
-}
 
 fn to_vec(t: Tensor<3>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
@@ -25,13 +15,11 @@ fn to_vec(t: Tensor<3>) -> Vec<f32> {
 
 #[test]
 fn every_family_matches_its_reference() {
-    let dir = patchlens_testutil::fixture("vit");
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let (dir, cases) = manifest_cases();
     let device = Device::flex();
     let mut checked = 0;
     let mut families = std::collections::BTreeSet::new();
-    for case in manifest["cases"].as_array().unwrap() {
+    for case in &cases {
         let name = case["name"].as_str().unwrap();
         let family = Family::parse(case["family"].as_str().unwrap()).unwrap();
         families.insert(family.name());

@@ -444,7 +444,12 @@ fn knn_predict_uncached(
     let nb = if knn_on_host(device) {
         knn::search(gallery, queries, &cfg.search)?
     } else {
-        knn::search_on_device(device, gallery, queries, &cfg.search)?
+        // The host budget sizes CPU tiles; a device gets the device path's own.
+        let search = knn::SearchConfig {
+            memory_budget_bytes: knn::DEFAULT_DEVICE_MEMORY_BUDGET,
+            ..cfg.search.clone()
+        };
+        knn::search_on_device(device, gallery, queries, &search)?
     };
     Ok(knn::vote(
         &nb,

@@ -145,3 +145,20 @@ pub fn write_camvid_tree(root: &Path) {
     )
     .expect("write C labels");
 }
+
+/// A CamVid tree with the first `train` and `test` frames of `src` (symbolic links).
+pub fn camvid_subset(src: &Path, dest: &Path, train: usize, test: usize) {
+    for (dir, n) in [("train", train), ("test", test)] {
+        for d in [dir.to_string(), format!("{dir}annot")] {
+            std::fs::create_dir_all(dest.join(&d)).unwrap();
+            let mut files: Vec<_> = std::fs::read_dir(src.join(&d))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files.into_iter().take(n) {
+                std::os::unix::fs::symlink(&f, dest.join(&d).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}

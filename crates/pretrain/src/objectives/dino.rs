@@ -273,7 +273,7 @@ mod tests {
     use burn::tensor::TensorData;
 
     fn t2(v: Vec<f32>, shape: [usize; 2]) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(v, shape), &Device::default())
+        Tensor::from_data(TensorData::new(v, shape), &Device::flex())
     }
 
     fn vals(t: Tensor<2>) -> Vec<f32> {
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn ema_moves_the_teacher_towards_the_student() {
-        let dev = Device::default();
+        let dev = Device::flex();
         let mk = |v: f32| crate::objectives::dino::DinoHead {
             mlp1: Lin {
                 weight: param(vec![v; 4], [2, 2], &dev),
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn head_output_is_bounded_by_the_normalisations() {
         // Unit-norm input times unit-norm columns: every logit lies in [−1, 1].
-        let dev = Device::default();
+        let dev = Device::flex();
         let mut init = Init::new(0);
         let head = DinoHead::new(&mut init, 8, 16, 4, 32, &dev);
         let x = Tensor::<2>::from_data(TensorData::new(init.uniform(3 * 8, 10.0), [3, 8]), &dev);
@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn learned_gains_scale_the_logits() {
         // Same weights, gains g: the logits of prototype k are multiplied by g_k.
-        let dev = Device::default();
+        let dev = Device::flex();
         let fixed = DinoHead::new(&mut Init::new(3), 8, 16, 4, 5, &dev);
         let mut gained = DinoHead::with_options(&mut Init::new(3), 8, 16, 4, 5, false, false, &dev);
         let g = [1.0, 2.0, 0.5, 3.0, 1.0];
@@ -426,7 +426,7 @@ mod tests {
     fn batch_norm_on_hand_values() {
         // Column [1, 3]: mean 2, biased variance 1 → [−1, 1]/√(1 + 1e-5); column [2, 2]: variance 0 → 0.
         // Affine w = [2, 1], b = [0, 5].
-        let dev = Device::default();
+        let dev = Device::flex();
         let bn = Norm {
             weight: param(vec![2.0, 1.0], [2], &dev),
             bias: param(vec![0.0, 5.0], [2], &dev),

@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn normalised_pixel_loss_on_hand_values() {
-        let dev = Device::default();
+        let dev = Device::flex();
         // One image, two patches of 3 pixels; patch 0 masked, patch 1 visible.
         // Target patch 0 = [1, 2, 3]: mean 2, unbiased var 1 → normalised [−1, 0, 1]/√(1+1e-6).
         let target = Tensor::<3>::from_data(

@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn l1_loss_on_hand_values() {
-        let dev = Device::default();
+        let dev = Device::flex();
         // One image, 2 patches of 1 pixel × 3 channels (pp = 1); patch 1 masked.
         let pred = Tensor::<3>::from_data(
             TensorData::new(vec![0.0f32, 0.0, 0.0, 1.0, 2.0, 3.0], [1, 2, 3]),

@@ -1,11 +1,23 @@
-//! Device path: the similarity GEMM runs on a burn device chosen at run time (a GPU backend, or
-//! `Device::flex()` on the CPU), the top-k scan on the host.
+//! Device path: similarities **and top-k** on a burn device chosen at run time (a GPU backend, or
+//! `Device::flex()` on the CPU); only `k` scores and indices per query come back to the host.
+//!
+//! Per gallery block (uploaded once) and query block: the score tile `[qb, gb]` is one matmul, turned
+//! into ranking scores on the device (cosine: × `1/|g|`; L2: `2 q·g − |g|²`), reduced to its best
+//! `min(k, gb)` columns by burn's `topk_with_indices` (a device reduction on the cubecl backends), and
+//! merged into the query block's running list, which also stays on the device (the two lists are
+//! concatenated and reduced again). At the end each query block's `[qb, k]` scores and indices are
+//! read back, sorted by the crate's order (similarity descending, lower index first) and finished as
+//! on the host.
 
 use super::topk;
 use super::{Neighbours, Norms, SearchConfig, cpu, plan_device, validate};
 use crate::error::{ProbeError, Result};
 use crate::matrix::MatRef;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Default working-memory budget of the device path: 4 GiB, a quarter of a 16 GB card. Half of it holds
+/// the gallery block, so a Cityscapes-scale gallery (451,584 × 768 f32 = 1.39 GB) is one block.
+pub const DEFAULT_DEVICE_MEMORY_BUDGET: usize = 4 << 30;
 
 /// Uploads rows of a host matrix as a `[rows, dim]` tensor.
 fn upload(m: MatRef<'_>, device: &Device) -> Tensor<2> {
@@ -15,14 +27,22 @@ fn upload(m: MatRef<'_>, device: &Device) -> Tensor<2> {
     )
 }
 
-/// Exact blocked k-NN with the GEMM on `device`.
+/// A per-gallery-row factor or term as a `[1, n]` row.
+fn row(v: &[f32], device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
+}
+
+fn backend_err(what: &str, e: impl std::fmt::Debug) -> ProbeError {
+    ProbeError::Backend(format!("{what}: {e:?}"))
+}
+
+/// Exact blocked k-NN with the GEMM and the top-k on `device`.
 ///
-/// Same contract and results as [`search`](super::search) (up to the last bits of the
-/// similarities, which come from a different GEMM kernel). Block sizes come from
-/// [`plan_device`] and `cfg.memory_budget_bytes`: one gallery chunk stays on the device while
-/// every query block is multiplied with it; each `[query_block, gallery_block]` score tile is
-/// read back and scanned into the running top-k lists on the host. Cosine and L2 use host-side
-/// norms exactly as the host path does, so no normalised copy of the gallery is made.
+/// Same contract as [`search`](super::search) and the same neighbours, except where similarities tie
+/// or nearly tie: the scores come from the device's GEMM kernel (they can differ from the host's in
+/// the last bits), and which of several equal scores a device top-k keeps is the backend's choice.
+/// The returned lists are in the crate's order. Block sizes come from [`plan_device`] and
+/// `cfg.memory_budget_bytes` ([`DEFAULT_DEVICE_MEMORY_BUDGET`] suits a 16 GB card).
 ///
 /// # Errors
 /// As [`search`](super::search); backend failures (e.g. out of device memory on read-back) are
@@ -36,43 +56,81 @@ pub fn search_on_device(
     validate(gallery, queries, cfg.k)?;
     let k = cfg.k;
     let (ng, nq, dim) = (gallery.rows(), queries.rows(), gallery.cols());
-    let plan = plan_device(ng, nq, dim, cfg.memory_budget_bytes)?;
+    let plan = plan_device(ng, nq, dim, k, cfg.memory_budget_bytes)?;
     let norms = Norms::new(gallery, cfg.similarity);
-    let rank = norms.rank();
-    let mut sims = vec![0.0f32; nq * k];
-    let mut idx = vec![0u32; nq * k];
-    for (s, i) in sims.chunks_mut(k).zip(idx.chunks_mut(k)) {
-        topk::reset(s, i);
-    }
+    let n_qblocks = nq.div_ceil(plan.query_block);
+    let mut running: Vec<Option<(Tensor<2>, Tensor<2, Int>)>> = vec![None; n_qblocks];
     let mut g0 = 0;
     while g0 < ng {
         let g1 = (g0 + plan.gallery_block).min(ng);
         let gt = upload(gallery.slice_rows(g0, g1), device).transpose();
-        let mut q0 = 0;
-        while q0 < nq {
+        let (scale, shift) = match &norms {
+            Norms::Dot => (None, None),
+            Norms::Cosine(inv) => (Some(row(&inv[g0..g1], device)), None),
+            Norms::NegL2(sq) => (None, Some(row(&sq[g0..g1], device))),
+        };
+        let kk = k.min(g1 - g0);
+        for (b, slot) in running.iter_mut().enumerate() {
+            let q0 = b * plan.query_block;
             let q1 = (q0 + plan.query_block).min(nq);
-            let scores = upload(queries.slice_rows(q0, q1), device).matmul(gt.clone());
-            let data = scores
-                .try_into_data()
-                .map_err(|e| ProbeError::Backend(format!("{e:?}")))?
-                .convert::<f32>();
-            let tile = data
-                .as_slice::<f32>()
-                .map_err(|e| ProbeError::Backend(format!("{e:?}")))?;
-            let cols = g1 - g0;
-            for r in 0..(q1 - q0) {
-                let q = q0 + r;
-                topk::scan_row(
-                    &tile[r * cols..(r + 1) * cols],
-                    g0,
-                    rank,
-                    &mut sims[q * k..(q + 1) * k],
-                    &mut idx[q * k..(q + 1) * k],
-                );
+            let mut s = upload(queries.slice_rows(q0, q1), device).matmul(gt.clone());
+            if let Some(f) = &scale {
+                s = s * f.clone();
             }
-            q0 = q1;
+            if let Some(t) = &shift {
+                s = s * 2.0 - t.clone();
+            }
+            let (v, i) = s.topk_with_indices(kk, 1);
+            let i = i.add_scalar(g0 as i64);
+            *slot = Some(match slot.take() {
+                None => (v, i),
+                Some((rv, ri)) => {
+                    let cv = Tensor::cat(vec![rv, v], 1);
+                    let ci = Tensor::cat(vec![ri, i], 1);
+                    let keep = k.min(cv.dims()[1]);
+                    let (v, pos) = cv.topk_with_indices(keep, 1);
+                    (v, ci.gather(1, pos))
+                }
+            });
         }
         g0 = g1;
+    }
+    let mut sims = vec![0.0f32; nq * k];
+    let mut idx = vec![0u32; nq * k];
+    for (b, slot) in running.into_iter().enumerate() {
+        let (v, i) = slot.expect("every query block met at least one gallery block");
+        let q0 = b * plan.query_block;
+        let v = v
+            .try_into_data()
+            .map_err(|e| backend_err("reading the k-NN scores", e))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| backend_err("reading the k-NN scores", e))?;
+        let i = i
+            .try_into_data()
+            .map_err(|e| backend_err("reading the k-NN indices", e))?
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|e| backend_err("reading the k-NN indices", e))?;
+        for (r, (vs, is)) in v.chunks(k).zip(i.chunks(k)).enumerate() {
+            let q = q0 + r;
+            let mut pairs: Vec<(f32, u32)> = vs
+                .iter()
+                .zip(is)
+                .map(|(&s, &j)| {
+                    let j = u32::try_from(j)
+                        .ok()
+                        .filter(|&j| (j as usize) < ng && s.is_finite())
+                        .unwrap_or(topk::EMPTY);
+                    (s, j)
+                })
+                .collect();
+            pairs.sort_unstable_by(|a, b| topk::order(a.0, a.1, b.0, b.1));
+            for (j, (s, gi)) in pairs.into_iter().enumerate() {
+                sims[q * k + j] = s;
+                idx[q * k + j] = gi;
+            }
+        }
     }
     cpu::finish(&mut sims, &mut idx, k, &norms, queries)?;
     Ok(Neighbours {

@@ -31,8 +31,8 @@
 //! # Paths
 //! - [`search`]: host path, a direct `gemm` call per tile fused with a streaming top-k
 //!   (fastest on CPU; see `benches/knn.rs` and `benches/knn_vs_faiss.py`).
-//! - [`search_on_device`]: the GEMM runs on a caller-chosen burn [`Device`](burn::tensor::Device)
-//!   (e.g. a GPU), top-k on the host.
+//! - [`search_on_device`]: the GEMM and the top-k run on a caller-chosen burn
+//!   [`Device`](burn::tensor::Device) (e.g. a GPU); only `k` scores and indices per query come back.
 //! - [`search_naive`]: the `O(N·M)` reference, one similarity at a time in `f64`; for tests.
 //!
 //! # Performance (2-core AMD EPYC VM with AVX-512, shared with other builds)
@@ -58,7 +58,7 @@ use crate::error::{ProbeError, Result};
 use crate::matrix::MatRef;
 use serde::{Deserialize, Serialize};
 
-pub use device::search_on_device;
+pub use device::{DEFAULT_DEVICE_MEMORY_BUDGET, search_on_device};
 
 /// DINO's k-NN temperature (Caron et al. 2021, `T = 0.07`), for [`Vote::Softmax`].
 pub const DINO_TEMPERATURE: f32 = 0.07;
@@ -249,9 +249,11 @@ pub fn plan_host(
 }
 
 /// Plans the device path. One gallery chunk (`gallery_block × dim`) stays uploaded while all
-/// query blocks pass over it; it gets at most half the budget. The rest holds one query block
-/// (`query_block × dim`) plus its score tile twice (on the device and read back to the host):
-/// `4 · (gb·dim + qb·dim + 2·qb·gb) ≤ budget`.
+/// query blocks pass over it; it gets at most half of what the running lists leave. The rest holds one
+/// query block (`query_block × dim`), its score tile and ranked copy (`2 · query_block × gallery_block`)
+/// and the merge's temporaries (two lists of `2k` per query of the block). The running top-k lists of all
+/// queries (`n_queries × k` scores and 64-bit indices) stay on the device throughout:
+/// `12·nq·k + 4·(gb·dim + qb·dim + 2·qb·gb) + 48·qb·k ≤ budget`.
 ///
 /// # Errors
 /// [`ProbeError::BudgetTooSmall`] when not even one gallery row and one query fit.
@@ -259,17 +261,25 @@ pub fn plan_device(
     n_gallery: usize,
     n_queries: usize,
     dim: usize,
+    k: usize,
     budget: usize,
 ) -> Result<BlockPlan> {
     let row = 4 * dim.max(1);
-    let needed = 4 * (2 * dim + 2);
+    let lists = 12 * n_queries * k;
+    let working =
+        |qb: usize, gb: usize| lists + 4 * (gb * dim + qb * dim + 2 * qb * gb) + 48 * qb * k;
+    let needed = working(1, 1);
     if budget < needed {
         return Err(ProbeError::BudgetTooSmall { budget, needed });
     }
-    let gb = (budget / 2 / row).clamp(1, n_gallery.max(1));
-    let rest = budget - gb * row;
-    let qb = (rest / (row + 8 * gb)).clamp(1, n_queries.max(1));
-    let working = 4 * (gb * dim + qb * dim + 2 * qb * gb);
+    let free = budget - lists;
+    // At most half of what is free, and no more than leaves room for one query row with its scores.
+    let gb = (free / 2 / row)
+        .min((free - row - 48 * k) / (row + 8))
+        .clamp(1, n_gallery.max(1));
+    let rest = free - gb * row;
+    let qb = (rest / (row + 8 * gb + 48 * k)).clamp(1, n_queries.max(1));
+    let working = working(qb, gb);
     if working > budget {
         return Err(ProbeError::BudgetTooSmall {
             budget,

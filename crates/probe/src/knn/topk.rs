@@ -19,6 +19,17 @@ pub(crate) fn ranks_before(s: f32, i: u32, t: f32, j: u32) -> bool {
     s > t || (s == t && i < j)
 }
 
+/// The crate's order of `(similarity, index)` pairs: [`ranks_before`] first.
+pub(crate) fn order(s: f32, i: u32, t: f32, j: u32) -> std::cmp::Ordering {
+    if ranks_before(s, i, t, j) {
+        std::cmp::Ordering::Less
+    } else if ranks_before(t, j, s, i) {
+        std::cmp::Ordering::Greater
+    } else {
+        std::cmp::Ordering::Equal
+    }
+}
+
 /// Resets one list to empty slots (`-inf`, [`EMPTY`]).
 pub(crate) fn reset(sims: &mut [f32], idx: &mut [u32]) {
     sims.fill(f32::NEG_INFINITY);
@@ -66,15 +77,7 @@ pub(crate) fn sort_list(sims: &mut [f32], idx: &mut [u32]) {
         return;
     }
     let mut pairs: Vec<(f32, u32)> = sims.iter().copied().zip(idx.iter().copied()).collect();
-    pairs.sort_unstable_by(|a, b| {
-        if ranks_before(a.0, a.1, b.0, b.1) {
-            std::cmp::Ordering::Less
-        } else if ranks_before(b.0, b.1, a.0, a.1) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
+    pairs.sort_unstable_by(|a, b| order(a.0, a.1, b.0, b.1));
     for (j, (s, i)) in pairs.into_iter().enumerate() {
         sims[j] = s;
         idx[j] = i;

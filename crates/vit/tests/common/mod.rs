@@ -49,3 +49,22 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0f32, f32::max)
 }
+
+/// The architecture of a `fixtures/vit/manifest.json` case.
+pub fn config_from_manifest(c: &serde_json::Value) -> patchlens_vit::VitConfig {
+    let mut cfg: patchlens_vit::VitConfig =
+        serde_json::from_value(c.clone()).expect("manifest config deserialises");
+    if c["qv_bias_separate"].as_bool() == Some(true) {
+        cfg.qkv_bias = patchlens_vit::QkvBias::Qv;
+    }
+    cfg
+}
+
+/// The cases of `fixtures/vit/manifest.json` and its folder.
+pub fn manifest_cases() -> (std::path::PathBuf, Vec<serde_json::Value>) {
+    let dir = patchlens_testutil::fixture("vit");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let cases = manifest["cases"].as_array().unwrap().clone();
+    (dir, cases)
+}
