@@ -123,10 +123,12 @@ else
             [ -z "${MLC_LLVM_WHEEL_DIR:-}" ] || die "MLC_LLVM_WHEEL_DIR=$MLC_LLVM_WHEEL_DIR lacks mlc_llvm_static{,_extra_targets}-$wheel_version-*$arch.whl"
             "$python" -m pip --version >/dev/null 2>&1 || die "'$python -m pip' does not work; set PYTHON to a python with pip, or MLC_LLVM_WHEEL_DIR to a folder holding the two wheels"
             say "downloading mlc-llvm-static==$wheel_version and mlc-llvm-static-extra-targets==$wheel_version (~92 MB) into $wheel_dir"
-            "$python" -m pip download --quiet --no-deps --only-binary=:all: \
+            pip_log="$wheel_dir/pip-download.log"
+            "$python" -m pip download --no-deps --only-binary=:all: \
                 --platform "manylinux_2_28_$arch" --python-version 3.10 \
-                -d "$wheel_dir" "mlc-llvm-static==$wheel_version" "mlc-llvm-static-extra-targets==$wheel_version" ||
-                die "pip could not download mlc-llvm-static==$wheel_version (no network? set MLC_LLVM_WHEEL_DIR to a folder holding both wheels)"
+                -d "$wheel_dir" "mlc-llvm-static==$wheel_version" "mlc-llvm-static-extra-targets==$wheel_version" \
+                >"$pip_log" 2>&1 ||
+                die "pip could not download mlc-llvm-static==$wheel_version from its index (log: $pip_log); without network, set MLC_LLVM_WHEEL_DIR to a folder holding both wheels"
             base_whl=$(ls "$wheel_dir"/mlc_llvm_static-"$wheel_version"-*"$arch".whl | head -n1)
             extra_whl=$(ls "$wheel_dir"/mlc_llvm_static_extra_targets-"$wheel_version"-*"$arch".whl | head -n1)
         fi
