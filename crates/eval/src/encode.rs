@@ -149,37 +149,111 @@ impl<'a> ModelTokens<'a> {
         w: usize,
         layers: &[usize],
     ) -> Result<BTreeMap<usize, ImageFeatures>> {
-        let vit = &self.model.vit;
-        let p = vit.config.patch_size;
-        let (rows, cols, dim) = (h / p, w / p, vit.config.embed_dim);
-        let mut per_layer: BTreeMap<usize, Vec<f32>> =
-            layers.iter().map(|&l| (l, Vec::new())).collect();
-        for chunk in tiles.chunks(self.device_batch.max(1)) {
-            let b = chunk.len();
-            let mut flat = Vec::with_capacity(b * 3 * h * w);
-            for t in chunk {
-                ensure!(
-                    t.len() == 3 * h * w,
-                    "tile has {} values, expected 3x{h}x{w}",
-                    t.len()
-                );
-                flat.extend_from_slice(t);
-            }
-            let x = Tensor::<4>::from_data(TensorData::new(flat, [b, 3, h, w]), vit.device());
-            let fo = vit.forward_layers(x, layers)?;
-            for lt in fo.layers {
-                let v = lt
-                    .patches
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| err!("reading layer {} tokens: {e:?}", lt.layer))?;
-                per_layer
-                    .get_mut(&lt.layer)
-                    .context("the backbone returned a layer that was not requested")?
-                    .extend(v);
-            }
+        let mut enc = BatchEncoder::new(self, h, w, layers);
+        for t in tiles {
+            enc.push(t.clone())?;
         }
-        Ok(per_layer
+        enc.finish()
+    }
+}
+
+/// Fills device batches of `device_batch` tiles and keeps one batch in flight: a full batch is launched
+/// (on a GPU backend the forward pass is queued and returns at once) and the previous one is read back only
+/// after it, so the CPU prepares the next tiles (decode, resize, normalise) while the device computes. On
+/// the flex host path every call completes where it is made; the tokens are the same either way.
+struct BatchEncoder<'m, 'a> {
+    tokens: &'m ModelTokens<'a>,
+    h: usize,
+    w: usize,
+    layers: &'m [usize],
+    buffer: Vec<f32>,
+    buffered: usize,
+    in_flight: Option<patchlens_vit::ForwardOutput>,
+    per_layer: BTreeMap<usize, Vec<f32>>,
+}
+
+impl<'m, 'a> BatchEncoder<'m, 'a> {
+    fn new(tokens: &'m ModelTokens<'a>, h: usize, w: usize, layers: &'m [usize]) -> Self {
+        Self {
+            tokens,
+            h,
+            w,
+            layers,
+            buffer: Vec::new(),
+            buffered: 0,
+            in_flight: None,
+            per_layer: layers.iter().map(|&l| (l, Vec::new())).collect(),
+        }
+    }
+
+    /// Adds one tile `[3, h, w]`; launches a batch when `device_batch` tiles are buffered.
+    fn push(&mut self, tile: Vec<f32>) -> Result<()> {
+        let (h, w) = (self.h, self.w);
+        ensure!(
+            tile.len() == 3 * h * w,
+            "tile has {} values, expected 3x{h}x{w}",
+            tile.len()
+        );
+        if self.buffer.is_empty() {
+            self.buffer = tile;
+        } else {
+            self.buffer.extend_from_slice(&tile);
+        }
+        self.buffered += 1;
+        if self.buffered >= self.tokens.device_batch.max(1) {
+            self.launch()?;
+        }
+        Ok(())
+    }
+
+    /// Queues the buffered tiles' forward pass, then reads back the batch launched before it.
+    fn launch(&mut self) -> Result<()> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let vit = &self.tokens.model.vit;
+        let flat = std::mem::take(&mut self.buffer);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(flat, [self.buffered, 3, self.h, self.w]),
+            vit.device(),
+        );
+        self.buffered = 0;
+        let launched = vit.forward_layers(x, self.layers)?;
+        if let Some(done) = self.in_flight.replace(launched) {
+            self.collect(done)?;
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self, out: patchlens_vit::ForwardOutput) -> Result<()> {
+        for lt in out.layers {
+            let v = lt
+                .patches
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| err!("reading layer {} tokens: {e:?}", lt.layer))?;
+            self.per_layer
+                .get_mut(&lt.layer)
+                .context("the backbone returned a layer that was not requested")?
+                .extend(v);
+        }
+        Ok(())
+    }
+
+    /// Launches what is buffered, reads everything back: per layer `[tiles·rows·cols, D]`.
+    fn finish(mut self) -> Result<BTreeMap<usize, ImageFeatures>> {
+        self.launch()?;
+        if let Some(done) = self.in_flight.take() {
+            self.collect(done)?;
+        }
+        let p = self.tokens.model.vit.config.patch_size;
+        let (rows, cols, dim) = (
+            self.h / p,
+            self.w / p,
+            self.tokens.model.vit.config.embed_dim,
+        );
+        Ok(self
+            .per_layer
             .into_iter()
             .map(|(l, features)| {
                 (
@@ -291,14 +365,17 @@ impl TokenSource for ModelTokens<'_> {
                 .collect();
             all_layers.sort_unstable();
             all_layers.dedup();
-            let mut flat = Vec::new();
+            // Tiles are made image by image while the previous batch runs on the device.
+            let mut enc = BatchEncoder::new(self, h, w, &all_layers);
             let mut counts = Vec::with_capacity(group.len());
             for &i in group {
                 let t = tiles(i)?;
                 counts.push(t.len());
-                flat.extend(t);
+                for tile in t {
+                    enc.push(tile)?;
+                }
             }
-            let computed = self.encode_tiles(&flat, h, w, &all_layers)?;
+            let computed = enc.finish()?;
             let per_tile = (h / p) * (w / p) * dim;
             let mut start = 0;
             for (&i, &n) in group.iter().zip(&counts) {
