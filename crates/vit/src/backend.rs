@@ -2,7 +2,8 @@
 //!
 //! A backend is written `flex`, `wgpu`, `wgpu:N`, `cuda` or `cuda:N` ([`Backend`]'s `FromStr`); `N`
 //! counts the devices burn enumerates for that backend on this machine (`wgpu` lists every adapter:
-//! discrete, integrated, virtual and CPU ones such as Mesa's lavapipe). `wgpu` and `cuda` need the cargo
+//! discrete, integrated, virtual and CPU ones such as Mesa's lavapipe); without `N` the backend picks its
+//! default (wgpu: the best adapter, a discrete GPU before a software one; CUDA: device 0). `wgpu` and `cuda` need the cargo
 //! features of the same name; asking for one this binary was built without, or for a device index the
 //! machine does not have, is one error line that says which devices there are.
 //!
@@ -113,7 +114,8 @@ impl Backend {
             )));
         }
         match self.index {
-            None => Ok(devices[0].clone()),
+            // The backend's own default: wgpu's best adapter (a discrete GPU before a software one), CUDA 0.
+            None => Ok(default_device(self.kind)),
             Some(i) if i < devices.len() => Ok(devices[i].clone()),
             Some(i) => {
                 let list: Vec<String> = devices
@@ -134,6 +136,18 @@ impl Backend {
     #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
     fn gpu_device(&self) -> Result<Device> {
         unreachable!("checked by BackendKind::compiled")
+    }
+}
+
+/// The backend's default device (only called for a compiled-in GPU backend).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn default_device(kind: BackendKind) -> Device {
+    match kind {
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Device::cuda(0),
+        _ => Device::flex(),
     }
 }
 
