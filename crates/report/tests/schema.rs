@@ -192,3 +192,17 @@ fn nan_points_survive_a_json_round_trip() {
     assert!(back.y_lower.as_ref().unwrap()[0].is_nan());
     assert_eq!(back.y_upper, None);
 }
+
+/// Issue #14: the forward pass's precision is part of the run; files written before the field existed
+/// were f32 runs and read back as such.
+#[test]
+fn run_precision_round_trips_and_defaults_to_f32() {
+    let mut run = sample().run;
+    run.precision = "bf16".into();
+    let back: RunInfo = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+    assert_eq!(back.precision, "bf16");
+    let mut old = serde_json::to_value(&run).unwrap();
+    old.as_object_mut().unwrap().remove("precision");
+    let back: RunInfo = serde_json::from_value(old).unwrap();
+    assert_eq!(back.precision, "f32");
+}

@@ -41,10 +41,11 @@ impl Vit {
         }
         let path = self.forward_path();
         // The host path is f32 only; any other precision runs the burn path.
-        if path != ForwardPath::Burn && self.precision() == Precision::F32 {
-            if let Some(res) = cpu::try_forward(self, x.clone(), &wanted, final_norm) {
-                return res;
-            }
+        if path != ForwardPath::Burn
+            && self.precision() == Precision::F32
+            && let Some(res) = cpu::try_forward(self, x.clone(), &wanted, final_norm)
+        {
+            return res;
         }
         if path == ForwardPath::Host {
             return Err(VitError::Config(
