@@ -2,27 +2,12 @@
 //! under two data roots that hold the same data (two links to one CamVid tree) names the same units, and a
 //! unit done under one root is found done under the other (its record is reused; no unit runs again).
 
+mod support;
+
 use std::path::Path;
 
 use patchlens_eval::plan::{self, PlanOptions};
 use patchlens_eval::runner::{self, Event, RunContext};
-
-/// A CamVid tree with the first `n` train and test frames of `src` (links).
-fn camvid_subset(src: &Path, dest: &Path, n: usize) {
-    for dir in ["train", "test"] {
-        for d in [dir.to_string(), format!("{dir}annot")] {
-            std::fs::create_dir_all(dest.join(&d)).unwrap();
-            let mut files: Vec<_> = std::fs::read_dir(src.join(&d))
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            files.sort();
-            for f in files.into_iter().take(n) {
-                std::os::unix::fs::symlink(&f, dest.join(&d).join(f.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-}
 
 #[test]
 fn the_same_data_under_another_root_gives_the_same_units_and_reuses_their_records() {
@@ -31,7 +16,7 @@ fn the_same_data_under_another_root_gives_the_same_units_and_reuses_their_record
     };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data-one/camvid");
-    camvid_subset(&camvid, &data, 2);
+    support::camvid_subset(&camvid, &data, 2, 2);
     let other = tmp.path().join("mnt/elsewhere");
     std::fs::create_dir_all(&other).unwrap();
     std::os::unix::fs::symlink(tmp.path().join("data-one"), other.join("data")).unwrap();

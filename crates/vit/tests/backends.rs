@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{config_from_manifest, manifest_cases, max_abs_diff, read_refs};
+use common::{case_layers, config_from_manifest, manifest_cases, max_abs_diff, read_refs};
 use patchlens_vit::{
     Backend, BackendKind, Device, Family, Precision, Tensor, TensorData, Vit, load_backbone,
 };
@@ -123,12 +123,7 @@ fn every_family_on_wgpu_matches_flex_and_its_reference() {
         let cfg = config_from_manifest(&case["config"]);
         let ckpt = dir.join(case["checkpoint"].as_str().unwrap());
         let refs = read_refs(&dir.join(case["reference"].as_str().unwrap()));
-        let layers: Vec<usize> = case["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_u64().unwrap() as usize)
-            .collect();
+        let layers = case_layers(case);
         let (on_cpu, _) = load_backbone(&ckpt, family, cfg.clone(), None, &Device::flex()).unwrap();
         let (on_gpu, _) = load_backbone(&ckpt, family, cfg, None, &gpu).unwrap();
         let mut worst = 0f32;

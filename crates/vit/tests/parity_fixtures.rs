@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{config_from_manifest, manifest_cases, max_abs_diff, read_refs};
+use common::{case_layers, config_from_manifest, manifest_cases, max_abs_diff, read_refs};
 use patchlens_vit::{Device, Family, Tensor, TensorData, load_backbone};
 
 const TOL: f32 = 1e-4;
@@ -28,12 +28,7 @@ fn every_family_matches_its_reference() {
         let (vit, report) = load_backbone(&ckpt, family, cfg.clone(), None, &device)
             .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
         let refs = read_refs(&dir.join(case["reference"].as_str().unwrap()));
-        let layers: Vec<usize> = case["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_u64().unwrap() as usize)
-            .collect();
+        let layers = case_layers(case);
         for run in case["runs"].as_array().unwrap() {
             let id = run["id"].as_u64().unwrap();
             let input = &refs[&format!("input_{id}")];

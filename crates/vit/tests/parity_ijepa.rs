@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{max_abs_diff, read_refs};
+use common::{case_layers, max_abs_diff, read_refs};
 use patchlens_vit::{Device, Family, Tensor, TensorData, Vit, VitConfig, load_backbone};
 use serde_json::Value;
 
@@ -31,12 +31,7 @@ fn case() -> (std::path::PathBuf, Value) {
 /// Largest patch-token error of every (run, layer) against the reference: `(run, layer, error)`.
 fn errors(vit: &Vit, dir: &std::path::Path, case: &Value) -> Vec<(u64, usize, f32)> {
     let refs = read_refs(&dir.join(case["reference"].as_str().unwrap()));
-    let layers: Vec<usize> = case["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_u64().unwrap() as usize)
-        .collect();
+    let layers = case_layers(case);
     let mut out = Vec::new();
     for run in case["runs"].as_array().unwrap() {
         let id = run["id"].as_u64().unwrap();

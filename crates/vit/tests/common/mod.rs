@@ -68,3 +68,13 @@ pub fn manifest_cases() -> (std::path::PathBuf, Vec<serde_json::Value>) {
     let cases = manifest["cases"].as_array().unwrap().clone();
     (dir, cases)
 }
+
+/// The layers a manifest case checks.
+pub fn case_layers(case: &serde_json::Value) -> Vec<usize> {
+    case["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_u64().unwrap() as usize)
+        .collect()
+}
