@@ -268,6 +268,19 @@ fn merge(args: &ReproduceArgs) -> Result<()> {
     let merged = runner::merge(&plan, &out)?;
     let mut info = args.dev.run_info();
     info.extra.insert("merged".into(), true.into());
+    // The units' own precision (all of them, or "mixed"), not the merging command's.
+    let precisions: std::collections::BTreeSet<&str> = merged
+        .records
+        .iter()
+        .filter_map(|r| r.ran_on["precision"].as_str())
+        .collect();
+    if let Some(p) = precisions.first() {
+        info.precision = if precisions.len() == 1 {
+            p.to_string()
+        } else {
+            "mixed".into()
+        };
+    }
     let (html, found) = runner::write_outputs(&out, &plan, &merged, &info, &[])?;
     let mut by_time: Vec<&runner::UnitRecord> = merged.records.iter().collect();
     by_time.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
@@ -317,6 +330,7 @@ fn ran_on(info: &patchlens_report::RunInfo) -> serde_json::Value {
         "host": std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()),
         "backend": info.backend,
         "device": info.device,
+        "precision": info.precision,
         "threads": info.threads,
         "commit": info.git_commit,
         "slurm_job": std::env::var("SLURM_JOB_ID").ok(),
