@@ -10,12 +10,15 @@
 
 mod common;
 
-use common::{case_layers, config_from_manifest, manifest_cases, max_abs_diff, read_refs};
+#[cfg(feature = "wgpu")]
+use common::case_layers;
+use common::{config_from_manifest, manifest_cases, max_abs_diff, read_refs};
 use patchlens_vit::{
     Backend, BackendKind, Device, Family, Precision, Tensor, TensorData, Vit, load_backbone,
 };
 
 /// Token tolerance between two devices at f32, as between our tokens and the references.
+#[cfg(feature = "wgpu")]
 const TOL: f32 = 1e-4;
 
 fn tokens(vit: &Vit, input: &[f32], shape: [usize; 4], layer: usize) -> Vec<f32> {
