@@ -151,7 +151,7 @@ impl<'a> ModelTokens<'a> {
     ) -> Result<BTreeMap<usize, ImageFeatures>> {
         let mut enc = BatchEncoder::new(self, h, w, layers);
         for t in tiles {
-            enc.push(t.clone())?;
+            enc.push(t)?;
         }
         enc.finish()
     }
@@ -187,18 +187,14 @@ impl<'m, 'a> BatchEncoder<'m, 'a> {
     }
 
     /// Adds one tile `[3, h, w]`; launches a batch when `device_batch` tiles are buffered.
-    fn push(&mut self, tile: Vec<f32>) -> Result<()> {
+    fn push(&mut self, tile: &[f32]) -> Result<()> {
         let (h, w) = (self.h, self.w);
         ensure!(
             tile.len() == 3 * h * w,
             "tile has {} values, expected 3x{h}x{w}",
             tile.len()
         );
-        if self.buffer.is_empty() {
-            self.buffer = tile;
-        } else {
-            self.buffer.extend_from_slice(&tile);
-        }
+        self.buffer.extend_from_slice(tile);
         self.buffered += 1;
         if self.buffered >= self.tokens.device_batch.max(1) {
             self.launch()?;
@@ -371,7 +367,7 @@ impl TokenSource for ModelTokens<'_> {
             for &i in group {
                 let t = tiles(i)?;
                 counts.push(t.len());
-                for tile in t {
+                for tile in &t {
                     enc.push(tile)?;
                 }
             }

@@ -460,8 +460,6 @@ pub fn run(cfg: &IdentificationConfig, tokens: &dyn TokenSource) -> Result<Ident
                 .context("the token source returned no features for the layer")?;
             Ok((f.features, f.dim))
         };
-    let knn_device = tokens.device();
-    let knn_device = (!crate::segmentation::probe::knn_on_host(&knn_device)).then_some(knn_device);
     evaluate_with(
         cfg,
         tokens.info(),
@@ -469,7 +467,7 @@ pub fn run(cfg: &IdentificationConfig, tokens: &dyn TokenSource) -> Result<Ident
         spec,
         layer,
         &mut encode,
-        knn_device,
+        &tokens.device(),
     )
 }
 
@@ -537,7 +535,7 @@ fn evaluate_with(
     spec: TileSpec,
     layer: usize,
     encode: &mut EncodeFn<'_>,
-    knn_device: Option<patchlens_vit::Device>,
+    knn_device: &patchlens_vit::Device,
 ) -> Result<IdentificationResult> {
     ensure!(!cfg.transforms.is_empty(), "no transformation to evaluate");
     let mut stages: Vec<StageTiming> = Vec::new();
@@ -655,19 +653,8 @@ fn evaluate_with(
             .into_vec()
         };
         let qm = MatRef::named("queries", &q, queries_pos.len(), dim)?;
-        let nb: Neighbours = match &knn_device {
-            // The host budget sizes CPU tiles; a device gets the device path's own.
-            Some(dev) => patchlens_probe::knn::search_on_device(
-                dev,
-                gallery_m,
-                qm,
-                &SearchConfig {
-                    memory_budget_bytes: patchlens_probe::knn::DEFAULT_DEVICE_MEMORY_BUDGET,
-                    ..search_cfg.clone()
-                },
-            )?,
-            None => patchlens_probe::knn::search(gallery_m, qm, &search_cfg)?,
-        };
+        let nb: Neighbours =
+            patchlens_probe::knn::search_on(knn_device, gallery_m, qm, &search_cfg)?;
         let top1: Vec<usize> = (0..queries_pos.len())
             .map(|i| nb.indices_of(i)[0] as usize)
             .collect();

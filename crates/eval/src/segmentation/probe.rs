@@ -338,11 +338,6 @@ pub fn transform_features(
     Ok((cur, serde_json::Value::Object(desc)))
 }
 
-/// Whether the k-NN search runs on the host (the flex CPU device) rather than on `device`.
-pub fn knn_on_host(device: &Device) -> bool {
-    *device == Device::flex()
-}
-
 /// A 128-bit content hash of f32 / u32 data (two multiply-xorshift lanes over 64-bit words; not
 /// cryptographic, for recognising repeated inputs).
 #[derive(Clone, Copy)]
@@ -395,7 +390,7 @@ pub fn knn_predict(
     cfg: &KnnConfig,
     device: &Device,
 ) -> Result<Vec<u32>> {
-    let host = knn_on_host(device);
+    let host = knn::on_host(device);
     let mut h = Lanes::new();
     h.bits(gallery.data().iter().map(|v| v.to_bits()));
     h.bits(queries.data().iter().map(|v| v.to_bits()));
@@ -441,16 +436,7 @@ fn knn_predict_uncached(
     cfg: &KnnConfig,
     device: &Device,
 ) -> Result<Vec<u32>> {
-    let nb = if knn_on_host(device) {
-        knn::search(gallery, queries, &cfg.search)?
-    } else {
-        // The host budget sizes CPU tiles; a device gets the device path's own.
-        let search = knn::SearchConfig {
-            memory_budget_bytes: knn::DEFAULT_DEVICE_MEMORY_BUDGET,
-            ..cfg.search.clone()
-        };
-        knn::search_on_device(device, gallery, queries, &search)?
-    };
+    let nb = knn::search_on(device, gallery, queries, &cfg.search)?;
     Ok(knn::vote(
         &nb,
         gallery_labels,

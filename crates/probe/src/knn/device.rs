@@ -32,8 +32,44 @@ fn row(v: &[f32], device: &Device) -> Tensor<2> {
     Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), device)
 }
 
-fn backend_err(what: &str, e: impl std::fmt::Debug) -> ProbeError {
-    ProbeError::Backend(format!("{what}: {e:?}"))
+/// A tensor read back to the host as `E` values (`what`: which, for the error).
+fn read_back<E: burn::tensor::Element>(
+    data: std::result::Result<TensorData, impl std::fmt::Debug>,
+    what: &str,
+) -> Result<Vec<E>> {
+    let err =
+        |e: &dyn std::fmt::Debug| ProbeError::Backend(format!("reading the k-NN {what}: {e:?}"));
+    data.map_err(|e| err(&e))?
+        .convert::<E>()
+        .try_into_vec::<E>()
+        .map_err(|e| err(&e))
+}
+
+/// Whether `device` is the flex CPU device, on which the host path ([`search`](super::search)) runs.
+pub fn on_host(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
+/// Exact k-NN where `device` says: the host path ([`search`](super::search), with `cfg`'s budget) on the flex
+/// CPU device, else [`search_on_device`] with the device path's own budget
+/// ([`DEFAULT_DEVICE_MEMORY_BUDGET`]; `cfg.memory_budget_bytes` sizes CPU tiles).
+///
+/// # Errors
+/// As [`search`](super::search) and [`search_on_device`].
+pub fn search_on(
+    device: &Device,
+    gallery: MatRef<'_>,
+    queries: MatRef<'_>,
+    cfg: &SearchConfig,
+) -> Result<Neighbours> {
+    if on_host(device) {
+        return super::search(gallery, queries, cfg);
+    }
+    let device_cfg = SearchConfig {
+        memory_budget_bytes: DEFAULT_DEVICE_MEMORY_BUDGET,
+        ..cfg.clone()
+    };
+    search_on_device(device, gallery, queries, &device_cfg)
 }
 
 /// Exact blocked k-NN with the GEMM and the top-k on `device`.
@@ -100,18 +136,8 @@ pub fn search_on_device(
     for (b, slot) in running.into_iter().enumerate() {
         let (v, i) = slot.expect("every query block met at least one gallery block");
         let q0 = b * plan.query_block;
-        let v = v
-            .try_into_data()
-            .map_err(|e| backend_err("reading the k-NN scores", e))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| backend_err("reading the k-NN scores", e))?;
-        let i = i
-            .try_into_data()
-            .map_err(|e| backend_err("reading the k-NN indices", e))?
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(|e| backend_err("reading the k-NN indices", e))?;
+        let v: Vec<f32> = read_back(v.try_into_data(), "scores")?;
+        let i: Vec<i64> = read_back(i.try_into_data(), "indices")?;
         for (r, (vs, is)) in v.chunks(k).zip(i.chunks(k)).enumerate() {
             let q = q0 + r;
             let mut pairs: Vec<(f32, u32)> = vs

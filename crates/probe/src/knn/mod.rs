@@ -58,7 +58,7 @@ use crate::error::{ProbeError, Result};
 use crate::matrix::MatRef;
 use serde::{Deserialize, Serialize};
 
-pub use device::{DEFAULT_DEVICE_MEMORY_BUDGET, search_on_device};
+pub use device::{DEFAULT_DEVICE_MEMORY_BUDGET, on_host, search_on, search_on_device};
 
 /// DINO's k-NN temperature (Caron et al. 2021, `T = 0.07`), for [`Vote::Softmax`].
 pub const DINO_TEMPERATURE: f32 = 0.07;
