@@ -4,8 +4,8 @@
 //! shapes ([`MatRef`], [`Matrix`]) and `u32` label arrays; outputs are plain structs.
 //!
 //! - [`knn`]: exact blocked k-NN (dot / cosine / negative L2; nearest, majority, weighted and
-//!   softmax votes), on the host with a fused `gemm` + streaming top-k, or with the GEMM on any
-//!   burn device.
+//!   softmax votes), on the host with the dot products ranked in registers (AVX-512) or a `gemm`
+//!   tile + streaming top-k (bit for bit the same), or with the GEMM on any burn device.
 //! - [`linear`]: the linear probe (softmax regression with Adam, optional BatchNorm without
 //!   affine parameters, model selection on a held-out split).
 //! - [`variance`]: the high-variance feature analysis of protocol §6 (variance spectrum, deletion

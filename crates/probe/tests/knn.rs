@@ -1,8 +1,8 @@
 //! k-NN: hand-worked examples, blocked vs naive agreement, device path, numpy reference.
 
 use patchlens_probe::knn::{
-    self, BlockPlan, KnnConfig, Neighbours, SearchConfig, Similarity, Vote, search, search_naive,
-    search_on_device, search_with_plan,
+    self, BlockPlan, HostKernel, KnnConfig, Neighbours, SearchConfig, Similarity, Vote, search,
+    search_naive, search_on_device, search_with_kernel, search_with_plan,
 };
 use patchlens_probe::{MatRef, ProbeError};
 use rand::{Rng, SeedableRng};
@@ -256,6 +256,59 @@ fn blocked_matches_naive_on_random_data_for_many_block_sizes() {
             assert_agrees(&got, &want, 1e-5);
         }
     }
+}
+
+/// The fused kernel (AVX-512) against the `gemm` tiles + scan: the same neighbours and the same
+/// similarities, bit for bit, for every similarity, short and heap-kept lists, depths on both sides of
+/// its limits (3..=512), query counts and gallery sizes that leave partial register panels, and tiles
+/// on both sides of `gemm`'s small-tile kernels (which keep the gemm path). Random values, and small
+/// integers (exact sums: many exact ties, so the lower-index rule is exercised).
+#[test]
+fn fused_kernel_gives_the_gemm_scores_bit_for_bit() {
+    if !HostKernel::fused_available() {
+        println!("SKIP fused_kernel_gives_the_gemm_scores_bit_for_bit: this CPU has no AVX-512F");
+        return;
+    }
+    let (ng, nq) = (1013, 75);
+    let mut fused_tiles = 0;
+    for d in [3, 16, 37, 192, 384, 512, 513] {
+        for ties in [false, true] {
+            let (gal, q) = if ties {
+                let mut rng = ChaCha8Rng::seed_from_u64(d as u64);
+                let mut int = |n: usize| -> Vec<f32> {
+                    (0..n).map(|_| rng.random_range(-2i32..=2) as f32).collect()
+                };
+                (int(ng * d), int(nq * d))
+            } else {
+                (random(ng, d, 10 + d as u64), random(nq, d, 20 + d as u64))
+            };
+            let gm = MatRef::new(&gal, ng, d).unwrap();
+            let qm = MatRef::new(&q, nq, d).unwrap();
+            // (75, 1013): one tile; (64, 600): partial tiles; (2, 129): 258 scores (fused);
+            // (16, 16) and (1, 300): gemm's horizontal and matrix-vector kernels (gemm path).
+            for (qb, gb) in [(75, 1013), (64, 600), (2, 129), (16, 16), (1, 300)] {
+                if (3..=512).contains(&d) && qb >= 2 && qb * gb > 256 {
+                    fused_tiles += 1;
+                }
+                for sim in [Similarity::Dot, Similarity::Cosine, Similarity::NegL2] {
+                    for k in [1, 5, 40] {
+                        let p = plan(qb, gb);
+                        let fused =
+                            search_with_kernel(gm, qm, k, sim, &p, HostKernel::Fused).unwrap();
+                        let gemm =
+                            search_with_kernel(gm, qm, k, sim, &p, HostKernel::Gemm).unwrap();
+                        let what = format!("d {d} ties {ties} tile {qb}x{gb} {sim:?} k {k}");
+                        assert_eq!(fused.indices, gemm.indices, "{what}");
+                        let bits = |n: &Neighbours| -> Vec<u32> {
+                            n.similarities.iter().map(|v| v.to_bits()).collect()
+                        };
+                        assert_eq!(bits(&fused), bits(&gemm), "{what}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(fused_tiles > 0);
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Host path: a direct call to the `gemm` crate per (query block × gallery block) tile, fused
-//! with the streaming top-k scan. No score matrix larger than one tile per thread exists.
+//! Host path: per (query block × gallery block) tile, either the fused kernel ([`super::fused`],
+//! where it applies and `use_fused`) or a direct call to the `gemm` crate followed by the streaming
+//! top-k scan. No score matrix larger than one tile per thread exists.
 
+use super::fused;
 use super::topk::{self, Finish};
 use super::{BlockPlan, Neighbours, Norms};
 use crate::error::{ProbeError, Result};
@@ -42,13 +44,14 @@ pub(crate) fn dot_tile(q: MatRef<'_>, g: MatRef<'_>, tile: &mut [f32]) {
     }
 }
 
-/// Fused blocked search on the host.
+/// Blocked search on the host; `use_fused` sends the tiles [`fused::applies`] to to the fused kernel.
 pub(crate) fn search(
     gallery: MatRef<'_>,
     queries: MatRef<'_>,
     k: usize,
     norms: &Norms,
     plan: &BlockPlan,
+    use_fused: bool,
 ) -> Result<Neighbours> {
     let nq = queries.rows();
     let ng = gallery.rows();
@@ -62,8 +65,9 @@ pub(crate) fn search(
         .zip(idx.par_chunks_mut(qb * k))
         .enumerate()
         .for_each_init(
-            || vec![0.0f32; qb * gb],
-            |tile, (b, (s_blk, i_blk))| {
+            // The score tile (gemm path) and the packed queries (fused path), allocated on first use.
+            || (Vec::new(), fused::PackedQueries::default()),
+            |(tile, packed): &mut (Vec<f32>, fused::PackedQueries), (b, (s_blk, i_blk))| {
                 let q0 = b * qb;
                 let q1 = (q0 + qb).min(nq);
                 let qv = queries.slice_rows(q0, q1);
@@ -74,11 +78,24 @@ pub(crate) fn search(
                         &mut i_blk[r * k..(r + 1) * k],
                     );
                 }
+                packed.clear();
                 let mut g0 = 0;
                 while g0 < ng {
                     let g1 = (g0 + gb).min(ng);
                     let cols = g1 - g0;
-                    dot_tile(qv, gallery.slice_rows(g0, g1), tile);
+                    let gv = gallery.slice_rows(g0, g1);
+                    if use_fused && fused::applies(rows, cols, qv.cols()) {
+                        if packed.is_empty() {
+                            packed.pack(qv);
+                        }
+                        fused::rank_tile(packed, gv, g0, rank, s_blk, i_blk, k);
+                        g0 = g1;
+                        continue;
+                    }
+                    if tile.is_empty() {
+                        tile.resize(qb * gb, 0.0);
+                    }
+                    dot_tile(qv, gv, tile);
                     for r in 0..rows {
                         topk::scan_row(
                             &tile[r * cols..(r + 1) * cols],

@@ -29,14 +29,17 @@
 //! `0.5 × gallery bytes + one block`. `tests/memory.rs` checks this with a counting allocator.
 //!
 //! # Paths
-//! - [`search`]: host path, a direct `gemm` call per tile fused with a streaming top-k
-//!   (fastest on CPU; see `benches/knn.rs` and `benches/knn_vs_faiss.py`).
+//! - [`search`]: host path, one tile per (query block × gallery block). On x86-64 with AVX-512 the
+//!   tile's dot products stay in registers and are ranked there ([`HostKernel::Fused`]); elsewhere,
+//!   a direct `gemm` call per tile fused with a streaming top-k ([`HostKernel::Gemm`]). Both give the
+//!   same scores bit for bit (fastest on CPU; see `benches/knn.rs` and `benches/knn_vs_faiss.py`).
 //! - [`search_on_device`]: the GEMM and the top-k run on a caller-chosen burn
 //!   [`Device`](burn::tensor::Device) (e.g. a GPU); only `k` scores and indices per query come back.
 //! - [`search_naive`]: the `O(N·M)` reference, one similarity at a time in `f64`; for tests.
 //!
 //! # Performance (2-core AMD EPYC VM with AVX-512, shared with other builds)
-//! 10k queries × 50k gallery × 384-d, top-20, dot product, bench profile:
+//! 10k queries × 50k gallery × 384-d, top-20, dot product, bench profile (measured with the `gemm`
+//! tiles, before the fused kernel existed):
 //! - host path ([`search`]): 3.6–3.7 s under load (criterion `benches/knn.rs`), ~1.0 s for the
 //!   same tile code in a quiet window; `gemm` is built with its `x86-v4` (AVX-512) kernels,
 //!   which are ~3× faster than its AVX2 ones on this CPU;
@@ -46,12 +49,26 @@
 //!   (`benches/knn_vs_faiss.py`): throughput ratio ours / faiss = 1.8 with 1 thread each, 2.5–2.9
 //!   with 2 threads each under load (faiss' OpenMP suffers more from the contention).
 //!
+//! The fused kernel against the `gemm` tiles + scan, same data, same run (`examples/knn_kernels.rs`,
+//! release, 2 threads, the 2-core AVX-512 VM unloaded, 2026-12-06; two cores' FMA peak measured at
+//! ≈ 230 GFLOP/s):
+//!
+//! | gallery × queries × dim, k | fused | gemm + scan | ratio |
+//! |---|---|---|---|
+//! | 49,152 × 24,576 × 192, 1 (the demo's searches) | 2.13 s (218 GFLOP/s) | 2.47 s (188) | 1.16× |
+//! | 49,152 × 24,576 × 384, 1 | 4.32 s (215) | 4.80 s (193) | 1.11× |
+//! | 20,000 × 10,000 × 192, 20 | 0.41 s (186) | 0.49 s (156) | 1.20× |
+//!
+//! Both return the same neighbours and similarities bit for bit (checked by the example on every run,
+//! and by `tests/knn.rs`).
+//!
 //! The workspace `dev` profile keeps debug assertions and overflow checks on for dependencies,
 //! which makes `gemm` ~2.8× slower (10.3 s instead of 3.7 s here); turning both off for
 //! `[profile.dev.package."*"]` recovers release speed.
 
 pub(crate) mod cpu;
 mod device;
+mod fused;
 pub(crate) mod topk;
 
 use crate::error::{ProbeError, Result};
@@ -206,7 +223,9 @@ pub const HOST_QUERY_BLOCK: usize = 1024;
 pub const HOST_GALLERY_BLOCK: usize = 2048;
 /// Scratch that `gemm` allocates per call for packing (an upper bound: its packing buffers are
 /// sized by the cache sizes; measured ≈ 1 MiB per thread in `tests/memory.rs`). Counted in
-/// [`BlockPlan::working_bytes`] per thread.
+/// [`BlockPlan::working_bytes`] per thread. The fused kernel ([`HostKernel::Fused`]) needs no score
+/// tile and no gemm scratch; its packed query block (at most [`HOST_QUERY_BLOCK`] × 512 × 4 bytes
+/// = 2 MiB, plus one threshold per query) fits in this allowance.
 pub const GEMM_SCRATCH_BYTES: usize = 8 << 20;
 
 /// Plans the host path: `threads` tiles of `query_block × gallery_block` scores plus
@@ -403,6 +422,42 @@ pub fn search_with_plan(
     similarity: Similarity,
     plan: &BlockPlan,
 ) -> Result<Neighbours> {
+    search_with_kernel(gallery, queries, k, similarity, plan, HostKernel::Fused)
+}
+
+/// Which kernel ranks the tiles of the host path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKernel {
+    /// The default: the fused AVX-512 kernel (dot products kept in registers and ranked there, no
+    /// score tile in memory) on every tile where it computes `gemm`'s scores bit for bit (x86-64 with
+    /// AVX-512F, depth 3 to 512, tiles of more than 256 scores with at least 2 rows and 2 columns);
+    /// [`HostKernel::Gemm`] on the others. Same neighbours and similarities as [`HostKernel::Gemm`].
+    Fused,
+    /// A `gemm` call per tile, then a streaming scan of the score tile (the reference the fused
+    /// kernel is checked against, and the path on other CPUs).
+    Gemm,
+}
+
+impl HostKernel {
+    /// Whether this CPU has the fused kernel (x86-64 with AVX-512F); without it
+    /// [`HostKernel::Fused`] runs the `gemm` path everywhere.
+    pub fn fused_available() -> bool {
+        fused::available()
+    }
+}
+
+/// [`search_with_plan`] with the tile kernel chosen (for tests and benchmarks).
+///
+/// # Errors
+/// As [`search_with_plan`].
+pub fn search_with_kernel(
+    gallery: MatRef<'_>,
+    queries: MatRef<'_>,
+    k: usize,
+    similarity: Similarity,
+    plan: &BlockPlan,
+    kernel: HostKernel,
+) -> Result<Neighbours> {
     validate(gallery, queries, k)?;
     if plan.query_block == 0 || plan.gallery_block == 0 {
         return Err(ProbeError::InvalidParam {
@@ -412,7 +467,14 @@ pub fn search_with_plan(
         });
     }
     let norms = Norms::new(gallery, similarity);
-    cpu::search(gallery, queries, k, &norms, plan)
+    cpu::search(
+        gallery,
+        queries,
+        k,
+        &norms,
+        plan,
+        kernel == HostKernel::Fused,
+    )
 }
 
 /// The `O(N·M)` reference: every similarity computed on its own, straight from the definition,
