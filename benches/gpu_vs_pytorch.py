@@ -342,6 +342,15 @@ def ratio(a, b):
     return None
 
 
+def ratio_cells(r, key, precs, width):
+    """The row's ratio columns (`{key}_{prec}`), blank where there is none, and its note (the message of a
+    row that did not run)."""
+    cells = " ".join(f"{r[f'{key}_{p}']:{width}.2f}" if r.get(f"{key}_{p}") is not None else " " * width
+                     for p in precs)
+    note = r.get("message", "") if r.get("status") != "ok" else ""
+    return cells + (f"  {note}" if note else "")
+
+
 def render(rows, knn_rows, env):
     out = []
     head = "patchlens GPU benchmark vs PyTorch"
@@ -359,13 +368,8 @@ def render(rows, knn_rows, env):
     out.append("-" * len(cols))
     for r in rows:
         val = fmt_value(r, "img_per_s", "{:10.1f}")
-        cells = []
-        for p in ("fp32", "tf32", "bf16"):
-            x = r.get(f"ratio_vs_torch_{p}")
-            cells.append(f"{x:11.2f}" if x is not None else f"{'':>11}")
-        note = r.get("message", "") if r.get("status") != "ok" else ""
         out.append(f"{r['model']:<12} {r['batch']:>5}  {r['impl']:<18} {r['precision']:<5} {val:>11}  "
-                   + " ".join(cells) + (f"  {note}" if note else ""))
+                   + ratio_cells(r, "ratio_vs_torch", ("fp32", "tf32", "bf16"), 11))
     if knn_rows:
         k = knn_rows[0]
         out.append("")
@@ -376,13 +380,8 @@ def render(rows, knn_rows, env):
         out.append("-" * len(cols))
         for r in knn_rows:
             val = fmt_value(r, "seconds", "{:10.3f}")
-            cells = []
-            for p in ("fp32", "tf32"):
-                x = r.get(f"speedup_vs_torch_{p}")
-                cells.append(f"{x:20.2f}" if x is not None else f"{'':>20}")
-            note = r.get("message", "") if r.get("status") != "ok" else ""
-            out.append(f"{r['impl']:<18} {r['precision']:<5} {val:>10}  " + " ".join(cells)
-                       + (f"  {note}" if note else ""))
+            out.append(f"{r['impl']:<18} {r['precision']:<5} {val:>10}  "
+                       + ratio_cells(r, "speedup_vs_torch", ("fp32", "tf32"), 20))
     return "\n".join(line.rstrip() for line in out)
 
 

@@ -270,7 +270,6 @@ fn fused_kernel_gives_the_gemm_scores_bit_for_bit() {
         return;
     }
     let (ng, nq) = (1013, 75);
-    let mut fused_tiles = 0;
     for d in [3, 16, 37, 192, 384, 512, 513] {
         for ties in [false, true] {
             let (gal, q) = if ties {
@@ -287,9 +286,6 @@ fn fused_kernel_gives_the_gemm_scores_bit_for_bit() {
             // (75, 1013): one tile; (64, 600): partial tiles; (2, 129): 258 scores (fused);
             // (16, 16) and (1, 300): gemm's horizontal and matrix-vector kernels (gemm path).
             for (qb, gb) in [(75, 1013), (64, 600), (2, 129), (16, 16), (1, 300)] {
-                if (3..=512).contains(&d) && qb >= 2 && qb * gb > 256 {
-                    fused_tiles += 1;
-                }
                 for sim in [Similarity::Dot, Similarity::Cosine, Similarity::NegL2] {
                     for k in [1, 5, 40] {
                         let p = plan(qb, gb);
@@ -308,7 +304,6 @@ fn fused_kernel_gives_the_gemm_scores_bit_for_bit() {
             }
         }
     }
-    assert!(fused_tiles > 0);
 }
 
 #[test]

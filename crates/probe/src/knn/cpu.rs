@@ -4,7 +4,7 @@
 
 use super::fused;
 use super::topk::{self, Finish};
-use super::{BlockPlan, Neighbours, Norms};
+use super::{BlockPlan, HostKernel, Neighbours, Norms};
 use crate::error::{ProbeError, Result};
 use crate::matrix::MatRef;
 use rayon::prelude::*;
@@ -44,14 +44,15 @@ pub(crate) fn dot_tile(q: MatRef<'_>, g: MatRef<'_>, tile: &mut [f32]) {
     }
 }
 
-/// Blocked search on the host; `use_fused` sends the tiles [`fused::applies`] to to the fused kernel.
+/// Blocked search on the host; [`HostKernel::Fused`] sends the tiles [`fused::applies`] accepts to the fused
+/// kernel.
 pub(crate) fn search(
     gallery: MatRef<'_>,
     queries: MatRef<'_>,
     k: usize,
     norms: &Norms,
     plan: &BlockPlan,
-    use_fused: bool,
+    kernel: HostKernel,
 ) -> Result<Neighbours> {
     let nq = queries.rows();
     let ng = gallery.rows();
@@ -84,7 +85,7 @@ pub(crate) fn search(
                     let g1 = (g0 + gb).min(ng);
                     let cols = g1 - g0;
                     let gv = gallery.slice_rows(g0, g1);
-                    if use_fused && fused::applies(rows, cols, qv.cols()) {
+                    if kernel == HostKernel::Fused && fused::applies(rows, cols, qv.cols()) {
                         if packed.is_empty() {
                             packed.pack(qv);
                         }

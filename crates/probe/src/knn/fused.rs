@@ -18,7 +18,7 @@
 //! order on `(score, index)`, the lists are the same whichever path ran (`tests` check both, bit for
 //! bit).
 
-use super::topk::{self, HEAP_MIN_K, Rank, ranks_before};
+use super::topk::{self, Rank};
 use crate::matrix::MatRef;
 
 /// 16-lane registers of queries per panel.
@@ -114,13 +114,6 @@ mod avx512 {
     use super::*;
     use std::arch::x86_64::*;
 
-    /// The worst entry of a list (the one a candidate must beat): the last of a sorted list, the root
-    /// of a heap.
-    #[inline(always)]
-    fn worst(k: usize) -> usize {
-        if k > HEAP_MIN_K { 0 } else { k - 1 }
-    }
-
     /// `acc[n][m]` = the `fma` chain over `d` of `panel[d][16m..16m+16] × g[n][d]` (`g`: [`NR`] gallery
     /// rows).
     #[inline(always)]
@@ -161,8 +154,7 @@ mod avx512 {
     ) {
         let (packed, rows) = (&queries.data, queries.rows);
         let (cols, dim) = (gallery.rows(), gallery.cols());
-        let heap = k > HEAP_MIN_K;
-        let w = worst(k);
+        let w = topk::worst_slot(k);
         let panels = rows.div_ceil(LANES);
         // Per query lane: the score a candidate must reach (+inf on padding lanes: never reached).
         let mut thr = vec![f32::INFINITY; panels * LANES];
@@ -216,15 +208,8 @@ mod avx512 {
                                 }
                                 let (ls, li) =
                                     (&mut sims[r * k..(r + 1) * k], &mut idx[r * k..(r + 1) * k]);
-                                let v = lanes[l];
-                                if ranks_before(v, gi, ls[w], li[w]) {
-                                    if heap {
-                                        topk::heap_push(ls, li, v, gi);
-                                    } else {
-                                        topk::insert(ls, li, v, gi);
-                                    }
-                                    thr[r] = ls[w];
-                                }
+                                topk::offer(ls, li, lanes[l], gi);
+                                thr[r] = ls[w];
                             }
                         }
                     }

@@ -467,14 +467,7 @@ pub fn search_with_kernel(
         });
     }
     let norms = Norms::new(gallery, similarity);
-    cpu::search(
-        gallery,
-        queries,
-        k,
-        &norms,
-        plan,
-        kernel == HostKernel::Fused,
-    )
+    cpu::search(gallery, queries, k, &norms, plan, kernel)
 }
 
 /// The `O(N·M)` reference: every similarity computed on its own, straight from the definition,

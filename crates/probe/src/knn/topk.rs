@@ -71,6 +71,24 @@ pub(crate) fn heap_push(sims: &mut [f32], idx: &mut [u32], s: f32, i: u32) {
     idx[p] = i;
 }
 
+/// The slot of a list a candidate must beat: the last of a sorted list, the root of a heap
+/// (lists longer than [`HEAP_MIN_K`]).
+#[inline(always)]
+pub(crate) fn worst_slot(k: usize) -> usize {
+    if k > HEAP_MIN_K { 0 } else { k - 1 }
+}
+
+/// Offers `(s, i)` to the list `(sims, idx)`: kept if it ranks before the worst entry, by
+/// [`heap_push`] on lists longer than [`HEAP_MIN_K`], else by [`insert`].
+#[inline(always)]
+pub(crate) fn offer(sims: &mut [f32], idx: &mut [u32], s: f32, i: u32) {
+    if sims.len() > HEAP_MIN_K {
+        heap_push(sims, idx, s, i);
+    } else {
+        insert(sims, idx, s, i);
+    }
+}
+
 /// Sorts one list by rank (best first); a no-op on lists already sorted.
 pub(crate) fn sort_list(sims: &mut [f32], idx: &mut [u32]) {
     if sims.len() <= HEAP_MIN_K {
@@ -148,9 +166,7 @@ fn scan_with(
     k: usize,
     f: impl Fn(usize, f32) -> f32,
 ) {
-    let heap = k > HEAP_MIN_K;
-    // The entry a candidate must beat: the last of a sorted list, the root of a heap.
-    let worst = if heap { 0 } else { k - 1 };
+    let worst = worst_slot(k);
     let mut thr = sims[worst];
     let mut thr_i = idx[worst];
     // Process in chunks of 8: a chunk whose maximum cannot beat the threshold is skipped with
@@ -171,11 +187,7 @@ fn scan_with(
             let s = f(j, raw[j]);
             let gi = (offset + j) as u32;
             if ranks_before(s, gi, thr, thr_i) {
-                if heap {
-                    heap_push(sims, idx, s, gi);
-                } else {
-                    insert(sims, idx, s, gi);
-                }
+                offer(sims, idx, s, gi);
                 thr = sims[worst];
                 thr_i = idx[worst];
             }
@@ -185,11 +197,7 @@ fn scan_with(
         let s = f(j, v);
         let gi = (offset + j) as u32;
         if ranks_before(s, gi, thr, thr_i) {
-            if heap {
-                heap_push(sims, idx, s, gi);
-            } else {
-                insert(sims, idx, s, gi);
-            }
+            offer(sims, idx, s, gi);
             thr = sims[worst];
             thr_i = idx[worst];
         }
